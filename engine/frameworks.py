@@ -1,0 +1,83 @@
+"""Lazy imports of the heavy frameworks, each with an error that names the install command."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+from engine.errors import require
+
+
+def tensorflow() -> ModuleType:
+    """TensorFlow with legacy Keras (tf_keras) selected and its logging quietened.
+
+    torchvision segfaults when it is first imported after TensorFlow (seen with TF 2.21 and
+    torchvision 0.29.1), so onnx2torch (which imports torchvision) is imported first.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import onnx2torch  # noqa: F401  (import order, see above)
+    except ImportError:
+        pass
+    with _quiet_stderr():  # absl prints start-up lines straight to fd 2
+        tf = require("tensorflow", "tensorflow==2.21.0")
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ logging) for the duration; Python errors still raise."""
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def tf_keras() -> ModuleType:
+    """Legacy Keras 2 (keeps layer names through tf2onnx and folds BatchNorm)."""
+    tensorflow()
+    return require("tf_keras", "tf_keras==2.21.0")
+
+
+def torch() -> ModuleType:
+    return require("torch", "torch==2.14.1 torchvision==0.29.1")
+
+
+def onnxruntime() -> ModuleType:
+    ort = require("onnxruntime", "onnxruntime==1.32.0")
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+def onnx() -> ModuleType:
+    return require("onnx", "onnx==1.23.2")
+
+
+def onnx2torch() -> ModuleType:
+    return require("onnx2torch", "onnx2torch==1.5.15")
+
+
+def tf2onnx() -> ModuleType:
+    tensorflow()
+    return require("tf2onnx", "tf2onnx==1.17.0")

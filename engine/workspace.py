@@ -1,0 +1,102 @@
+"""A Workspace: where the model, data and cache are, and the cached artifacts built from them.
+
+It is the one explicit input most engine functions take. Paths are resolved on first use,
+so a command that needs only the model never looks for the data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from engine import assets, convert
+from engine.cache import Cache, file_sha256, make_key
+from engine.data import load_cifar10
+from engine.types import Dataset, ProgressFn
+
+DEFAULT_CACHE_DIR = "cache"
+
+
+@dataclass(frozen=True, eq=False)
+class Workspace:
+    """Model, data and cache locations (flags as given; resolved lazily)."""
+
+    model_flag: str | None = None
+    """--model, or None to search."""
+    data_flag: str | None = None
+    """--data-dir, or None to search."""
+    cache_dir: Path = field(default_factory=lambda: Path(DEFAULT_CACHE_DIR))
+    """Where results go."""
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    """Environment used for R8_* lookups."""
+    download: bool = True
+    """Whether missing assets may be downloaded."""
+    on_progress: ProgressFn | None = None
+    """Download progress."""
+
+    @classmethod
+    def open(
+        cls,
+        model: str | None = None,
+        data_dir: str | None = None,
+        cache_dir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        download: bool = True,
+        on_progress: ProgressFn | None = None,
+    ) -> Workspace:
+        env = dict(os.environ if env is None else env)
+        cdir = Path(cache_dir or env.get("R8_CACHE_DIR") or DEFAULT_CACHE_DIR).expanduser()
+        ws = cls(model, data_dir, cdir, env, download, on_progress)
+        _ = ws.cache  # fail early on an unwritable cache dir
+        return ws
+
+    @cached_property
+    def cache(self) -> Cache:
+        return Cache(self.cache_dir)
+
+    @cached_property
+    def model_path(self) -> Path:
+        return assets.find_model(self.model_flag, self.env, self.download, self.on_progress)
+
+    @cached_property
+    def model_sha(self) -> str:
+        convert.check_h5_file(self.model_path)
+        return file_sha256(self.model_path)
+
+    @cached_property
+    def data_dir(self) -> Path:
+        return assets.find_data_dir(self.data_flag, self.env, self.download, self.on_progress)
+
+    @cached_property
+    def test_set(self) -> Dataset:
+        return load_cifar10(self.data_dir, "test")
+
+    @cached_property
+    def train_set(self) -> Dataset:
+        return load_cifar10(self.data_dir, "train")
+
+    def index_file(self, name: str) -> Path:
+        return assets.find_index_file(name, self.model_path, self.env, self.download)
+
+    def onnx_path(self, opset: int = convert.DEFAULT_OPSET) -> Path:
+        """The float ONNX model, converted once and then served from the cache."""
+        convert.check_opset(opset)
+        key = make_key("onnx", {"model": self.model_sha, "opset": opset},
+                       convert.CONVERT_LIBRARIES)
+        hit = self.cache.artifact("onnx", key, ".onnx")
+        if hit is not None:
+            return hit
+        return self.cache.save_artifact(
+            "onnx", key, ".onnx",
+            lambda tmp: convert.keras_to_onnx(self.model_path, tmp, opset),
+            {"model": str(self.model_path), "model_sha256": self.model_sha, "opset": opset},
+        )
+
+    def onnx_cached(self, opset: int = convert.DEFAULT_OPSET) -> Path | None:
+        """The float ONNX model when already converted, else None (never converts)."""
+        key = make_key("onnx", {"model": self.model_sha, "opset": opset},
+                       convert.CONVERT_LIBRARIES)
+        return self.cache.artifact("onnx", key, ".onnx")

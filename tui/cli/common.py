@@ -1,0 +1,108 @@
+"""Shared CLI plumbing: workspace from flags, rich progress, JSON and CSV output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from engine.types import ProgressFn
+from engine.variants import VariantOptions
+from engine.workspace import Workspace
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+def workspace(args: argparse.Namespace, on_progress: ProgressFn | None = None) -> Workspace:
+    return Workspace.open(
+        model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        download=not args.no_download, on_progress=on_progress,
+    )
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                   help="where PyTorch and ONNX Runtime run (default: cpu)")
+    p.add_argument("--tf32", action="store_true",
+                   help="allow TF32 convolutions on CUDA (faster, less exact; off by default)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="intra-op threads for ONNX Runtime and PyTorch")
+    p.add_argument("--opset", type=int, default=13, help="ONNX opset of the conversion (13-18)")
+
+
+def variant_options(args: argparse.Namespace, quant: dict[str, Any] | None = None) -> VariantOptions:
+    return VariantOptions(device=args.device, tf32=args.tf32, threads=args.threads,
+                          opset=args.opset, quant=quant or {})
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; use 1 or more")
+    return value
+
+
+@contextmanager
+def progress(enabled: bool = True) -> Iterator[tuple[ProgressFn, threading.Event]]:
+    """A rich progress bar on stderr; yields (on_progress, cancel event)."""
+    cancel = threading.Event()
+    if not enabled or not err_console.is_terminal:
+        yield (lambda done, total, what: None), cancel
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err_console, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def on_progress(done: int, total: int, what: str) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total or None)
+        bar.update(tasks[what], completed=done, total=total or None)
+
+    with bar:
+        yield on_progress, cancel
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert dataclasses, numpy values and NaN into plain JSON values."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(jsonable(obj), indent=1) + "\n")
+
+
+def notice(text: str) -> None:
+    err_console.print(f"[yellow]note:[/] {text}", highlight=False)
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
