@@ -26,7 +26,12 @@ _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3; harmless
 }
+
+
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -34,7 +39,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) in _ALLOWED:
             mod = "numpy._core.multiarray" if name == "_reconstruct" else module
             return getattr(__import__(mod, fromlist=[name]), name)
-        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+        raise _ForbiddenGlobal(f"forbidden global {module}.{name}")
 
 
 def _unpickle(path: Path) -> dict[bytes, Any]:
@@ -44,7 +49,7 @@ def _unpickle(path: Path) -> dict[bytes, Any]:
         raise DataError(f"cannot read {path} ({exc.strerror}); check the file's permissions") from None
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except _ForbiddenGlobal as exc:
         raise DataError(
             f"{path} is not a plain CIFAR-10 pickle ({exc}); replace it with the official "
             "cifar-10-batches-py file"

@@ -35,3 +35,13 @@ def test_set(ws: Workspace) -> Dataset:
 @pytest.fixture(scope="session")
 def onnx_path(ws: Workspace) -> Path:
     return ws.onnx_path()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failure here: every test must run (CI included)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == 0:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(f"FAILED: {skipped} test(s) skipped; skips are not allowed")

@@ -1,0 +1,77 @@
+"""Cache: keys, atomic writes, corrupt entries recomputed, listing and clearing."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from engine.cache import CACHE_VERSION, Cache, make_key
+from engine.errors import CacheError
+
+
+def test_roundtrip(tmp_path):
+    c = Cache(tmp_path)
+    c.save("s", "k", {"a": np.arange(3)}, {"what": 1})
+    arrays, meta = c.load("s", "k")
+    np.testing.assert_array_equal(arrays["a"], np.arange(3))
+    assert meta == {"what": 1}
+    assert [e.key for e in c.entries()] == ["k"]
+
+
+def test_key_changes_with_every_part():
+    base = make_key("s", {"model": "abc", "n": 1})
+    assert make_key("s", {"model": "abc", "n": 1}) == base
+    assert make_key("s", {"model": "abd", "n": 1}) != base
+    assert make_key("s", {"model": "abc", "n": 2}) != base
+    assert make_key("t", {"model": "abc", "n": 1}) != base
+    assert make_key("s", {"model": "abc", "n": 1}, ("numpy", "onnx")) != base
+    assert isinstance(CACHE_VERSION, int)
+
+
+def test_truncated_entry_is_recomputed_with_warning(tmp_path, caplog):
+    c = Cache(tmp_path)
+    path = c.save("s", "k", {"a": np.arange(1000)}, {})
+    path.write_bytes(path.read_bytes()[:50])
+    with caplog.at_level(logging.WARNING, logger="engine.cache"):
+        assert c.load("s", "k") is None
+    assert "corrupt" in caplog.text
+    assert not path.exists()
+
+
+def test_pickled_object_array_is_not_loaded(tmp_path):
+    c = Cache(tmp_path)
+    path = c.path("s", "k")
+    path.parent.mkdir(parents=True)
+    np.savez(path, a=np.array([{"x": 1}], dtype=object))
+    assert c.load("s", "k") is None  # allow_pickle=False refuses it; entry dropped
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    c = Cache(tmp_path)
+
+    def boom(_tmp):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        c.save_artifact("s", "k", ".onnx", boom, {})
+    assert [p.name for p in (tmp_path / "s").iterdir() if not p.name.endswith(".json")] == []
+
+
+def test_unwritable_cache_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CacheError, match="not writable.*--cache-dir"):
+        Cache(blocker / "sub")
+
+
+def test_clear(tmp_path):
+    c = Cache(tmp_path)
+    c.save("a", "k1", {"x": np.zeros(1)}, {})
+    c.save("b", "k2", {"x": np.zeros(1)}, {})
+    assert c.clear() == 2
+    assert c.entries() == []
+    assert not any(p.name.startswith(".tmp") for p in tmp_path.rglob("*"))
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,96 @@
+"""Keras -> ONNX -> PyTorch conversion on the real model, and bad model files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import convert, frameworks
+from engine.errors import ModelError, UsageError
+from engine.verify import check_onnx
+from engine.workspace import Workspace
+
+
+def test_onnx_is_cached(ws, onnx_path):
+    assert ws.onnx_path() == onnx_path  # second call: cache hit, same file
+    assert ws.onnx_cached() == onnx_path
+    assert onnx_path.stat().st_size > 300_000
+
+
+def test_onnx_graph_keeps_keras_names_and_folds_bn(onnx_path):
+    onnx = frameworks.onnx()
+    m = onnx.load(str(onnx_path))
+    ops = [n.op_type for n in m.graph.node]
+    assert "BatchNormalization" not in ops  # folded into the convs
+    assert ops.count("Conv") == 9
+    names = {n.name for n in m.graph.node}
+    assert "model/conv2d_3/BiasAdd" in names and "model/add_2/add" in names
+    assert m.graph.input[0].name == convert.INPUT_NAME
+
+
+def test_checker_and_shape_inference(onnx_path):
+    checker_ok, shape_ok, problems, rows = check_onnx(onnx_path)
+    assert checker_ok and shape_ok and problems == []
+    assert sum(r.params for r in rows) > 70_000
+
+
+def test_torch_module_matches_onnx(onnx_path, test_set):
+    module = convert.onnx_to_torch(onnx_path)
+    torch = frameworks.torch()
+    x = test_set.images[:64].astype(np.float32)
+    with torch.inference_mode():
+        y = module(torch.from_numpy(x)).numpy()
+    assert y.shape == (64, 10)
+    np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-5)  # softmax kept
+
+
+def test_opset_18(tmp_path):
+    ws = Workspace.open(cache_dir=str(tmp_path), download=False)
+    p = ws.onnx_path(18)
+    onnx = frameworks.onnx()
+    assert max(o.version for o in onnx.load(str(p)).opset_import if o.domain in ("", "ai.onnx")) == 18
+
+
+@pytest.mark.parametrize("opset", [7, 12, 19])
+def test_opset_out_of_range(ws, opset):
+    with pytest.raises(UsageError, match="--opset between 13 and 18"):
+        ws.onnx_path(opset)
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        convert.load_keras(tmp_path / "nope.h5")
+
+
+def test_not_hdf5(tmp_path):
+    p = tmp_path / "m.h5"
+    p.write_bytes(b"this is not hdf5 at all")
+    with pytest.raises(ModelError, match="not an HDF5 Keras model"):
+        convert.load_keras(p)
+
+
+def test_truncated_h5(tmp_path, ws):
+    p = tmp_path / "m.h5"
+    p.write_bytes(ws.model_path.read_bytes()[:200_000])
+    with pytest.raises(ModelError, match="not a loadable Keras model"):
+        convert.load_keras(p)
+
+
+def test_hdf5_that_is_not_keras(tmp_path):
+    import h5py
+
+    p = tmp_path / "m.h5"
+    with h5py.File(p, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(ModelError, match="not a loadable Keras model"):
+        convert.load_keras(p)
+
+
+def test_other_architecture(tmp_path):
+    tf_keras = frameworks.tf_keras()
+    inp = tf_keras.Input((32, 32, 3))
+    out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(inp))
+    p = tmp_path / "other.h5"
+    tf_keras.Model(inp, out).save(p)
+    with pytest.raises(ModelError, match="not the MLPerf Tiny ResNet8"):
+        convert.load_keras(p)

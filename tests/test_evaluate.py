@@ -1,0 +1,122 @@
+"""Evaluation on the full real test set in every float framework, checked independently."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from engine import evaluate
+from engine import variants as V
+from engine.errors import CancelledError, UsageError
+from engine.runners import choose_ort_providers, choose_torch_device
+from engine.types import CLASS_NAMES
+
+# The published 87.19 % on all 10,000 images; on the shared copy (9,979 rows) the spec says
+# 8,702 correct for every float variant. Frameworks must agree exactly.
+EXPECTED_CORRECT_ON_SHARED_COPY = 8702
+
+
+@pytest.fixture(scope="module")
+def float_eval(ws, test_set):
+    return evaluate.evaluate(ws, list(V.FLOAT_VARIANTS), test_set)
+
+
+def test_every_float_variant_scores_the_same(float_eval, test_set):
+    for name, rep in float_eval.reports.items():
+        assert rep.total == len(test_set)
+        if len(test_set) == 9_979:
+            assert rep.correct == EXPECTED_CORRECT_ON_SHARED_COPY, name
+        assert 0.865 < rep.accuracy < 0.875, name
+    assert len({r.correct for r in float_eval.reports.values()}) == 1
+
+
+def test_full_agreement(float_eval):
+    assert len(float_eval.agreements) == 3
+    for g in float_eval.agreements:
+        assert g.argmax_agreement == 1.0 and g.disagree_indices == ()
+        assert g.max_abs_diff < 1e-4
+
+
+def test_per_class_and_confusion_independently(float_eval, test_set):
+    probs = float_eval.probs["onnx"]
+    rep = float_eval.reports["onnx"]
+    pred = probs.argmax(1)
+    # independent computation with explicit loops
+    conf = np.zeros((10, 10), int)
+    for t, p in zip(test_set.labels, pred, strict=True):
+        conf[t, p] += 1
+    assert np.array_equal(conf, np.array(rep.confusion))
+    for c in range(len(CLASS_NAMES)):
+        mask = test_set.labels == c
+        assert rep.per_class_total[c] == mask.sum()
+        assert rep.per_class_correct[c] == (pred[mask] == c).sum()
+    assert rep.correct == (pred == test_set.labels).sum()
+
+
+def test_predictions_are_cached(ws, test_set, float_eval):
+    p = evaluate.predictions(ws, "onnx", test_set)
+    assert p.cached
+    np.testing.assert_array_equal(p.probs, float_eval.probs["onnx"])
+
+
+def test_different_data_is_not_served_stale(ws, test_set):
+    from engine.data import first
+
+    p = evaluate.predictions(ws, "onnx", first(test_set, 7))
+    assert not p.cached and p.probs.shape == (7, 10)
+
+
+def test_cancel_between_batches(ws, test_set):
+    from engine.data import first
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        evaluate.predictions(ws, "torch", first(test_set, 123), batch_size=10, cancel=cancel)
+
+
+def test_bad_batch_size(ws, test_set):
+    runner = V.open_runner(ws, "onnx")
+    with pytest.raises(UsageError, match="batch size 0"):
+        evaluate.predict(runner, test_set.images[:4], batch_size=0)
+
+
+def test_unknown_variant():
+    with pytest.raises(UsageError, match="unknown variant 'tensorrt'"):
+        V.parse_variants("onnx,tensorrt")
+
+
+def test_cuda_falls_back_to_cpu_with_notice():
+    torch_choice = choose_torch_device("cuda")
+    providers, ort_choice = choose_ort_providers("cuda")
+    import torch
+
+    if torch.cuda.is_available():
+        assert torch_choice.device == "cuda"
+    else:
+        assert torch_choice.device == "cpu" and "falling back to CPU" in torch_choice.notice
+    if ort_choice.device == "cpu":
+        assert providers == ["CPUExecutionProvider"] and "falling back" in ort_choice.notice
+    assert choose_torch_device("auto").notice == ""
+    with pytest.raises(UsageError):
+        choose_torch_device("tpu")
+
+
+def test_wrong_input_shape(ws):
+    from engine.errors import DataError
+
+    runner = V.open_runner(ws, "onnx")
+    with pytest.raises(DataError, match="not NHWC"):
+        runner.infer(np.zeros((2, 3, 32, 32), np.float32))
+
+
+def test_tflite_references(ws):
+    from engine.data import first
+
+    ds = first(ws.test_set, 500)
+    rep = evaluate.evaluate(ws, ["onnx", "tflite", "tflite-int8"], ds)
+    by = {(g.a, g.b): g for g in rep.agreements}
+    assert by[("onnx", "tflite")].argmax_agreement == 1.0
+    assert by[("onnx", "tflite-int8")].argmax_agreement > 0.95
