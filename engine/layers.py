@@ -164,9 +164,10 @@ def build_layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[
         for out in node.output:
             producer[out] = node.name
         if node.op_type == "Transpose" and graph_input in node.input:
-            owner: str | None = graph_input if graph_input in known else None
-        else:
-            owner = keras_layer_of_tensor(node.name, known)
+            if graph_input in known:  # the input layout change belongs to the input layer
+                nodes_of[graph_input].append(node.name)
+            continue
+        owner = keras_layer_of_tensor(node.name, known)
         if owner is not None:
             nodes_of[owner].append(node.name)
         for out in node.output:
