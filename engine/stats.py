@@ -213,3 +213,47 @@ def compare_tensors(ref: np.ndarray, other: np.ndarray) -> TensorDiff:
 def sqnr_db(ref: np.ndarray, other: np.ndarray) -> float:
     """Just the SQNR of ``other`` against ``ref`` in dB."""
     return compare_tensors(ref, other).sqnr_db
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Running count, range, mean, std and share of zeros; add batches with ``+``.
+
+    Used where percentiles would need every value at once (comparisons over many images).
+    """
+
+    count: int = 0
+    """Finite elements seen."""
+    total: float = 0.0
+    """Sum of the finite values."""
+    total_sq: float = 0.0
+    """Sum of their squares."""
+    zeros: int = 0
+    """Exact zeros seen."""
+    min: float = math.inf
+    """Smallest finite value (inf until one is seen)."""
+    max: float = -math.inf
+    """Largest finite value."""
+
+    def __add__(self, o: Moments) -> Moments:
+        return Moments(self.count + o.count, self.total + o.total, self.total_sq + o.total_sq,
+                       self.zeros + o.zeros, min(self.min, o.min), max(self.max, o.max))
+
+    def summary(self) -> dict[str, float]:
+        """min, max, mean, std (population) and zeros_fraction; NaN when nothing was seen."""
+        if self.count == 0:
+            return dict.fromkeys(("min", "max", "mean", "std", "zeros_fraction"), _NAN)
+        mean = self.total / self.count
+        var = max(self.total_sq / self.count - mean * mean, 0.0)
+        return {"min": self.min, "max": self.max, "mean": mean, "std": math.sqrt(var),
+                "zeros_fraction": self.zeros / self.count}
+
+
+def moments(x: np.ndarray) -> Moments:
+    """The running sums of one tensor's finite values."""
+    flat = np.asarray(x, dtype=np.float64).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return Moments()
+    return Moments(int(flat.size), float(flat.sum()), float(flat @ flat),
+                   int(flat.size - np.count_nonzero(flat)), float(flat.min()), float(flat.max()))
