@@ -1,0 +1,637 @@
+"""Post-training static int8 quantization: ONNX Runtime QDQ and PyTorch FX.
+
+Variants:
+- ``onnx-int8`` / ``onnx-uint8``: ONNX Runtime ``quantize_static`` in QDQ format after
+  ``quant_pre_process``; weights QInt8 per channel (per tensor as an option), activations
+  QInt8 or QUInt8; calibration MinMax (Entropy, Percentile as options).
+- ``torch-int8``: PyTorch FX graph mode (``prepare_fx``/``convert_fx``, the x86 qconfig
+  mapping with our observers) applied to the onnx2torch module as it is.
+
+Why FX and not PT2E/torchao for torch-int8: FX works on the onnx2torch ``GraphModule``
+directly and keeps its named modules (``model/conv2d_3/BiasAdd`` ...), so forward hooks used
+by the inspection views still find their layers, and it needs no model surgery. PT2E now
+lives in ``torchao``; it traces through ``torch.export``, which fails on onnx2torch's
+data-dependent Reshape until that is replaced by a fixed-shape one, and it flattens the
+module tree into ``aten`` ops, so hooks by layer name no longer work. FX is deprecated
+upstream but present and tested in the installed torch; a torch without it raises a
+one-line FrameworkMissingError.
+
+The FX model holds prepacked int8 weights that do not save as a plain file, so the cache
+keeps the calibrated observer state (the prepared model's state_dict, plain float tensors,
+as npz). A warm ``torch_quantized_module`` rebuilds the float module, re-inserts the
+observers, loads that state and converts: deterministic and about a second.
+
+``reduce_range`` defaults by CPU (engine.cpu.default_reduce_range): off on CPUs with VNNI
+or AMX and for int8 activations, on for uint8 activations on x86 without VNNI, where
+u8 x s8 products saturate (measured there: onnx-uint8 84.1 % without, 86.9 % with).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import calibration, convert, cpu, frameworks
+from engine.cache import library_versions, make_key
+from engine.errors import ConversionError, FrameworkMissingError, R8Error, UsageError
+from engine.runners import OnnxRunner, TorchRunner
+from engine.types import ProgressFn
+from engine.workspace import Workspace
+
+log = logging.getLogger("engine.quantize")
+
+STAGE = "quantize"
+BACKENDS = ("onnx", "torch")
+VARIANT_BACKEND = {"onnx-int8": "onnx", "onnx-uint8": "onnx", "torch-int8": "torch"}
+BACKEND_VARIANTS = {"onnx": ("onnx-int8", "onnx-uint8"), "torch": ("torch-int8",)}
+ACTIVATIONS = {"onnx-int8": "int8", "onnx-uint8": "uint8", "torch-int8": "uint8"}
+"""Activation type of each variant (PyTorch's x86 kernels take quint8 activations)."""
+ONNX_METHODS = ("minmax", "entropy", "percentile")
+TORCH_METHODS = ("minmax", "histogram")
+"""``histogram``: PyTorch's HistogramObserver (searches the range of least L2 error)."""
+METHODS = ("minmax", "entropy", "percentile", "histogram")
+DEFAULT_METHOD = "minmax"
+QUANT_KEYS = ("calib", "calib_seed", "method", "per_channel", "reduce_range")
+"""The keys VariantOptions.quant may hold."""
+ONNX_LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnxruntime")
+TORCH_LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnx2torch", "torch")
+TORCH_ENGINES = ("x86", "qnnpack")
+"""PyTorch quantized engines tried in order (x86 on Intel/AMD, qnnpack on ARM)."""
+SWEEP_SIZES = (100, 500, 1000, 5000)
+"""Calibration sizes of the sweep (stratified training images)."""
+
+
+# -- settings -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantSettings:
+    """Resolved settings of one quantized variant."""
+
+    variant: str
+    """onnx-int8, onnx-uint8 or torch-int8."""
+    backend: str
+    """onnx or torch."""
+    activations: str
+    """int8 or uint8."""
+    calib: str
+    """Normalised calibration spec (train:N, mlperf, random:N)."""
+    calib_seed: int
+    """Seed of the stratified or random draw."""
+    method: str
+    """Calibration method (minmax, entropy, percentile for onnx; minmax, histogram for torch)."""
+    per_channel: bool
+    """Per-channel weight scales (else one per tensor)."""
+    reduce_range: bool
+    """7-bit range (weights in ONNX Runtime, activations in PyTorch)."""
+    reduce_range_reason: str
+    """Why reduce_range has its value (auto by CPU, or set by the user)."""
+
+    def key_parts(self) -> dict[str, Any]:
+        """The settings that change the quantized model (the reason is not one)."""
+        return {k: getattr(self, k) for k in ("variant", "activations", "calib", "calib_seed",
+                                              "method", "per_channel", "reduce_range")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.key_parts(), "backend": self.backend,
+                "reduce_range_reason": self.reduce_range_reason}
+
+    def describe(self) -> str:
+        """One line, e.g. ``calib train:1000, minmax, per-channel, reduce_range off (...)``."""
+        return (f"calib {self.calib}, {self.method}, "
+                f"{'per-channel' if self.per_channel else 'per-tensor'}, reduce_range "
+                f"{'on' if self.reduce_range else 'off'} ({self.reduce_range_reason})")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise UsageError(f"quantization setting {name}={value!r} is not true/false")
+
+
+def settings(variant: str, quant: Mapping[str, Any] | None = None,
+             cpu_info: cpu.CpuFeatures | None = None) -> QuantSettings:
+    """Validate ``quant`` (VariantOptions.quant) for ``variant`` and fill in the defaults."""
+    if variant not in VARIANT_BACKEND:
+        raise UsageError(f"unknown quantized variant {variant!r}; use one of "
+                         f"{', '.join(VARIANT_BACKEND)}")
+    quant = dict(quant or {})
+    unknown = sorted(set(quant) - set(QUANT_KEYS))
+    if unknown:
+        raise UsageError(f"unknown quantization setting {', '.join(unknown)}; use "
+                         f"{', '.join(QUANT_KEYS)}")
+    backend = VARIANT_BACKEND[variant]
+    method = str(quant.get("method") or DEFAULT_METHOD).lower()
+    allowed = ONNX_METHODS if backend == "onnx" else TORCH_METHODS
+    if method not in allowed:
+        hint = f"; {backend} supports {', '.join(allowed)}" if method in METHODS else ""
+        raise UsageError(f"calibration method {method!r} is not available for {variant}{hint}"
+                         f"{'' if hint else '; use one of ' + ', '.join(allowed)}")
+    seed = quant.get("calib_seed")
+    try:
+        seed = calibration.DEFAULT_CALIB_SEED if seed is None else int(seed)
+    except (TypeError, ValueError):
+        raise UsageError(f"calibration seed {seed!r} is not a whole number") from None
+    rr = quant.get("reduce_range")
+    if rr is None:
+        rr, reason = cpu.default_reduce_range(ACTIVATIONS[variant], cpu_info or cpu.cpu_features())
+        reason = f"auto: {reason}"
+    else:
+        rr, reason = _bool(rr, "reduce_range"), "set by the user"
+    return QuantSettings(
+        variant=variant, backend=backend, activations=ACTIVATIONS[variant],
+        calib=calibration.normalize_spec(str(quant.get("calib") or calibration.DEFAULT_CALIB)),
+        calib_seed=seed, method=method,
+        per_channel=_bool(quant.get("per_channel", True), "per_channel"),
+        reduce_range=rr, reduce_range_reason=reason,
+    )
+
+
+def _key(ws: Workspace, s: QuantSettings, opset: int) -> tuple[str, dict[str, Any]]:
+    libs = ONNX_LIBRARIES if s.backend == "onnx" else TORCH_LIBRARIES
+    parts = {"model": ws.model_sha, "opset": opset, "settings": s.key_parts(),
+             "calibration": calibration.calibration_identity(ws, s.calib, s.calib_seed)}
+    if s.backend == "torch":
+        parts["engine"] = _torch_engine_name()
+    return make_key(f"{STAGE}-{s.backend}", parts, libs), parts
+
+
+def identity(ws: Workspace, variant: str, opts: Any) -> dict[str, Any]:
+    """Everything that makes the quantized variant what it is (cache-key parts)."""
+    s = settings(variant, opts.quant)
+    key, parts = _key(ws, s, opts.opset)
+    libs = ONNX_LIBRARIES if s.backend == "onnx" else TORCH_LIBRARIES
+    return {**parts, "key": key, "libraries": library_versions(libs)}
+
+
+# -- ONNX Runtime ---------------------------------------------------------------------------
+def _preprocessed(ws: Workspace, opset: int) -> Path:
+    """The float ONNX after ORT's quant_pre_process (shape inference, folding), cached."""
+    src = ws.onnx_path(opset)
+    key = make_key("quant-pre", {"model": ws.model_sha, "opset": opset}, ONNX_LIBRARIES)
+    hit = ws.cache.artifact("quant-pre", key, ".onnx")
+    if hit is not None and _onnx_ok(hit):
+        return hit
+
+    def write(tmp: Path) -> None:
+        frameworks.onnxruntime()
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        try:
+            quant_pre_process(str(src), str(tmp))
+        except Exception as exc:
+            raise ConversionError(f"ONNX Runtime quant_pre_process failed ({str(exc)[:160]}); "
+                                  "run `r8 cache clear` and retry") from None
+
+    return ws.cache.save_artifact("quant-pre", key, ".onnx", write,
+                                  {"model_sha256": ws.model_sha, "opset": opset})
+
+
+def _onnx_ok(path: Path) -> bool:
+    """Whether a cached .onnx parses and passes the checker."""
+    onnx = frameworks.onnx()
+    try:
+        onnx.checker.check_model(onnx.load(str(path)))
+    except Exception as exc:  # protobuf and checker raise many kinds
+        log.warning("cached model %s is corrupt (%s); recomputing it", path, str(exc)[:80])
+        return False
+    return True
+
+
+def onnx_quantized_path(
+    ws: Workspace,
+    variant: str,
+    opts: Any = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """The cached QDQ model of ``onnx-int8`` or ``onnx-uint8``, quantized on first use."""
+    from engine.variants import VariantOptions
+
+    opts = opts or VariantOptions()
+    if VARIANT_BACKEND.get(variant) != "onnx":
+        raise UsageError(f"{variant!r} is not an ONNX quantized variant; use onnx-int8 or "
+                         "onnx-uint8")
+    s = settings(variant, opts.quant)
+    key, parts = _key(ws, s, opts.opset)
+    hit = ws.cache.artifact(STAGE, key, ".onnx")
+    if hit is not None:
+        if _onnx_ok(hit):
+            return hit
+        ws.cache.remove(STAGE, key)
+    pre = _preprocessed(ws, opts.opset)
+    calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+    t0 = time.perf_counter()
+
+    def write(tmp: Path) -> None:
+        frameworks.onnxruntime()
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+
+        reader = calibration.OnnxCalibrationReader(
+            calib.images, convert.INPUT_NAME, f"calibrating {variant}", on_progress, cancel)
+        methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                   "percentile": CalibrationMethod.Percentile}
+        act = QuantType.QInt8 if s.activations == "int8" else QuantType.QUInt8
+        try:
+            quantize_static(str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ,
+                            activation_type=act, weight_type=QuantType.QInt8,
+                            per_channel=s.per_channel, reduce_range=s.reduce_range,
+                            calibrate_method=methods[s.method])
+        except R8Error:
+            raise
+        except Exception as exc:
+            raise ConversionError(f"ONNX Runtime quantize_static failed for {variant} "
+                                  f"({str(exc)[:160]}); try --calib-method minmax") from None
+
+    meta = {"variant": variant, "settings": s.to_dict(), "calibration": calib.name,
+            "calibration_size": len(calib), "calibration_notes": list(calib.notes),
+            "parts": parts}
+    path = ws.cache.save_artifact(STAGE, key, ".onnx", write, meta)
+    log.info("quantized %s in %.1f s", variant, time.perf_counter() - t0)
+    return path
+
+
+def onnx_structure(path: Path) -> dict[str, int]:
+    """Counts that show a model is QDQ int8: Q/DQ nodes and int8/uint8/float initializers."""
+    onnx = frameworks.onnx()
+    model = onnx.load(str(path))
+    ops = [n.op_type for n in model.graph.node]
+    types = [i.data_type for i in model.graph.initializer]
+    tp = onnx.TensorProto
+    return {
+        "nodes": len(ops),
+        "quantize_linear": ops.count("QuantizeLinear"),
+        "dequantize_linear": ops.count("DequantizeLinear"),
+        "conv": ops.count("Conv"),
+        "int8_initializers": types.count(tp.INT8),
+        "uint8_initializers": types.count(tp.UINT8),
+        "int32_initializers": types.count(tp.INT32),
+        "float_initializers": types.count(tp.FLOAT),
+    }
+
+
+# -- PyTorch FX -----------------------------------------------------------------------------
+def _torch_fx() -> Any:
+    torch = frameworks.torch()
+    try:
+        from torch.ao.quantization import quantize_fx
+    except ImportError as exc:
+        raise FrameworkMissingError(
+            f"torch {torch.__version__} lacks FX quantization ({exc}); install "
+            "torch==2.14.1 for torch-int8") from None
+    return quantize_fx
+
+
+def _torch_engine_name() -> str:
+    """PyTorch's quantized engine for this CPU (x86 on Intel/AMD, qnnpack on ARM)."""
+    return TORCH_ENGINES[0] if cpu.cpu_features().x86 else TORCH_ENGINES[1]
+
+
+def _check_torch_engine(engine: str) -> None:
+    supported = frameworks.torch().backends.quantized.supported_engines
+    if engine not in supported:
+        raise FrameworkMissingError(
+            f"this torch lacks the {engine} quantized engine (has {', '.join(supported)}); "
+            "install torch==2.14.1 for torch-int8")
+
+
+def _qconfig_mapping(s: QuantSettings, engine: str) -> Any:
+    torch = frameworks.torch()
+    from torch.ao.quantization import (
+        HistogramObserver,
+        MinMaxObserver,
+        QConfig,
+        default_per_channel_weight_observer,
+        default_weight_observer,
+        get_default_qconfig_mapping,
+    )
+
+    observer = MinMaxObserver if s.method == "minmax" else HistogramObserver
+    qconfig = QConfig(
+        activation=observer.with_args(dtype=torch.quint8, reduce_range=s.reduce_range),
+        weight=default_per_channel_weight_observer if s.per_channel else default_weight_observer,
+    )
+    return get_default_qconfig_mapping(engine).set_global(qconfig)
+
+
+def _example_input() -> Any:
+    return (frameworks.torch().zeros(1, 32, 32, 3),)
+
+
+def torch_quantized_module(
+    ws: Workspace,
+    opts: Any = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> Any:
+    """The torch-int8 FX module (eval mode, NHWC float input, CPU), from cached calibration."""
+    from engine.variants import VariantOptions
+
+    opts = opts or VariantOptions()
+    s = settings("torch-int8", opts.quant)
+    quantize_fx = _torch_fx()
+    torch = frameworks.torch()
+    engine = _torch_engine_name()
+    _check_torch_engine(engine)
+    key, parts = _key(ws, s, opts.opset)
+    module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
+    mapping = _qconfig_mapping(s, engine)
+    torch.backends.quantized.engine = engine
+    try:
+        prepared = quantize_fx.prepare_fx(module, mapping, _example_input())
+    except Exception as exc:
+        raise ConversionError(f"FX prepare failed on the onnx2torch module ({str(exc)[:160]}); "
+                              "use the onnx-int8 variant") from None
+    if not _load_observers(ws, key, prepared):
+        t0 = time.perf_counter()
+        calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+        with torch.inference_mode():
+            for batch in calibration.batches(calib.images, "calibrating torch-int8",
+                                             on_progress, cancel):
+                prepared(torch.from_numpy(batch))
+        state = prepared.state_dict()
+        names = list(state)
+        arrays = {f"t{i}": state[n].detach().cpu().numpy() for i, n in enumerate(names)}
+        quantized = quantize_fx.convert_fx(prepared).eval()
+        meta = {"variant": "torch-int8", "settings": s.to_dict(), "calibration": calib.name,
+                "calibration_size": len(calib), "calibration_notes": list(calib.notes),
+                "names": names, "engine": engine, "parts": parts,
+                "serialized_bytes": state_dict_bytes(quantized),
+                "seconds": time.perf_counter() - t0}
+        ws.cache.save(STAGE, key, arrays, meta)
+        return quantized
+    return quantize_fx.convert_fx(prepared).eval()
+
+
+def _load_observers(ws: Workspace, key: str, prepared: Any) -> bool:
+    """Load cached observer state into ``prepared``; False (entry removed) when unusable."""
+    hit = ws.cache.load(STAGE, key)
+    if hit is None:
+        return False
+    torch = frameworks.torch()
+    arrays, meta = hit
+    try:
+        names = meta["names"]
+        state = {n: torch.from_numpy(np.array(arrays[f"t{i}"])) for i, n in enumerate(names)}
+        prepared.load_state_dict(state, strict=True)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        log.warning("cached torch-int8 calibration %s is unusable (%s); recalibrating",
+                    key, str(exc)[:80])
+        ws.cache.remove(STAGE, key)
+        return False
+    return True
+
+
+def state_dict_bytes(module: Any) -> int:
+    """Size of ``torch.save(module.state_dict())``: the module's size as a file."""
+    buf = io.BytesIO()
+    frameworks.torch().save(module.state_dict(), buf)
+    return len(buf.getvalue())
+
+
+def torch_structure(module: Any) -> dict[str, Any]:
+    """Quantized and float modules of a torch-int8 model, by name."""
+    quantized, float_ = [], []
+    for name, m in module.named_modules():
+        kind = type(m).__module__
+        if not name or not list(m.parameters(recurse=False)) and "quantized" not in kind:
+            continue
+        (quantized if "quantized" in kind else float_).append(name)
+    return {"quantized_modules": quantized, "float_modules": float_}
+
+
+# -- runners --------------------------------------------------------------------------------
+class QuantOnnxRunner(OnnxRunner):
+    """OnnxRunner over a QDQ model; load() is idempotent (open_runner returns it loaded)."""
+
+    def load(self) -> None:
+        if self.session is None:
+            super().load()
+
+
+class QuantTorchRunner(TorchRunner):
+    """torch-int8 on CPU (PyTorch's quantized kernels are CPU only); load() is idempotent."""
+
+    def __init__(self, module: Any, requested: str, threads: int | None) -> None:
+        super().__init__(module, "torch-int8", "cpu", False, threads)
+        self.asked, self.loaded = requested, False
+
+    def load(self) -> None:
+        if self.loaded:
+            return
+        super().load()
+        self.loaded = True
+        if self.asked != "cpu":
+            self.notice = (f"torch-int8 runs on CPU only (PyTorch quantized kernels); "
+                           f"--device {self.asked} ignored")
+
+
+def open_runner(
+    ws: Workspace, variant: str, opts: Any = None
+) -> QuantOnnxRunner | QuantTorchRunner:
+    """A loaded runner of a quantized variant (quantizing through the cache first)."""
+    from engine.variants import VariantOptions
+
+    opts = opts or VariantOptions()
+    runner: QuantOnnxRunner | QuantTorchRunner
+    if VARIANT_BACKEND.get(variant) == "onnx":
+        runner = QuantOnnxRunner(onnx_quantized_path(ws, variant, opts), variant, opts.device,
+                                 opts.threads)
+    elif variant == "torch-int8":
+        runner = QuantTorchRunner(torch_quantized_module(ws, opts), opts.device, opts.threads)
+    else:
+        raise UsageError(f"unknown quantized variant {variant!r}; use one of "
+                         f"{', '.join(VARIANT_BACKEND)}")
+    runner.load()
+    return runner
+
+
+# -- r8 quantize ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuantizeResult:
+    """One quantized variant as written to the cache."""
+
+    variant: str
+    """onnx-int8, onnx-uint8 or torch-int8."""
+    settings: dict[str, Any]
+    """Resolved settings, with the reduce_range reason."""
+    calibration: str
+    """Calibration set name, e.g. train[stratified:1000:0]."""
+    calibration_size: int
+    """Number of calibration images."""
+    path: Path | None
+    """The QDQ .onnx (None for torch-int8: its calibrated observers are cached as npz)."""
+    size_bytes: int | None
+    """Model size: the .onnx file, or torch.save(state_dict) for torch-int8."""
+    seconds: float
+    """Wall time of this call (quantizing, or loading from the cache)."""
+    cached: bool
+    """Served from the cache."""
+    structure: dict[str, Any]
+    """QDQ node and int8 initializer counts, or quantized module names."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """Calibration notes (test-set overlap, synthetic inputs)."""
+
+
+def backend_variants(backend: str) -> tuple[str, ...]:
+    """The variants of ``onnx``, ``torch`` or ``all``."""
+    if backend == "all":
+        return BACKEND_VARIANTS["onnx"] + BACKEND_VARIANTS["torch"]
+    if backend not in BACKEND_VARIANTS:
+        raise UsageError(f"unknown backend {backend!r}; use onnx, torch or all")
+    return BACKEND_VARIANTS[backend]
+
+
+def cached_meta(ws: Workspace, variant: str, opts: Any) -> dict[str, Any] | None:
+    """The cache sidecar of a quantized variant, or None when it is not quantized yet."""
+    s = settings(variant, opts.quant)
+    key, _ = _key(ws, s, opts.opset)
+    side = ws.cache.path(STAGE, key, ".json")
+    main = ws.cache.path(STAGE, key, ".onnx" if s.backend == "onnx" else ".npz")
+    if not (side.exists() and main.exists()):
+        return None
+    try:
+        return dict(json.loads(side.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def quantize(
+    ws: Workspace,
+    variants: tuple[str, ...] | list[str],
+    opts: Any = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[QuantizeResult, ...]:
+    """Quantize each variant into the cache (or find it there) and describe the result."""
+    from engine.variants import VariantOptions
+
+    opts = opts or VariantOptions()
+    out: list[QuantizeResult] = []
+    for v in variants:
+        s = settings(v, opts.quant)
+        cached = cached_meta(ws, v, opts) is not None
+        t0 = time.perf_counter()
+        if s.backend == "onnx":
+            path: Path | None = onnx_quantized_path(ws, v, opts, on_progress, cancel)
+            assert path is not None
+            size: int | None = path.stat().st_size
+            structure: dict[str, Any] = onnx_structure(path)
+        else:
+            module = torch_quantized_module(ws, opts, on_progress, cancel)
+            path, size, structure = None, state_dict_bytes(module), torch_structure(module)
+        seconds = time.perf_counter() - t0
+        meta = cached_meta(ws, v, opts) or {}
+        out.append(QuantizeResult(v, s.to_dict(), str(meta.get("calibration", "")),
+                                  int(meta.get("calibration_size", 0)), path, size, seconds,
+                                  cached, structure, tuple(meta.get("calibration_notes", ()))))
+    return tuple(out)
+
+
+# -- sweep ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepPoint:
+    """One setting of the calibration sweep."""
+
+    calib_size: int
+    """Stratified training images (train:N)."""
+    method: str
+    """Calibration method."""
+    per_channel: bool
+    """Per-channel weight scales."""
+    reduce_range: bool
+    """7-bit range."""
+
+    def quant(self, seed: int = calibration.DEFAULT_CALIB_SEED) -> dict[str, Any]:
+        return {"calib": f"train:{self.calib_size}", "calib_seed": seed, "method": self.method,
+                "per_channel": self.per_channel, "reduce_range": self.reduce_range}
+
+
+def sweep_points(variant: str, sizes: tuple[int, ...] = SWEEP_SIZES) -> tuple[SweepPoint, ...]:
+    """The full grid for ``variant``: size x method x per-channel x reduce_range."""
+    methods = ONNX_METHODS if VARIANT_BACKEND.get(variant) == "onnx" else TORCH_METHODS
+    return tuple(SweepPoint(n, m, pc, rr) for n in sizes for m in methods
+                 for pc in (True, False) for rr in (False, True))
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """Accuracy of one variant at one sweep point."""
+
+    variant: str
+    """Quantized variant."""
+    point: SweepPoint
+    """Its settings."""
+    accuracy: float
+    """Top-1 accuracy (0-1)."""
+    delta_points: float
+    """(accuracy - baseline accuracy) * 100."""
+    agreement_with_float: float
+    """Argmax agreement with the baseline (0-1)."""
+    cached: bool
+    """Predictions served from the cache."""
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """The calibration sweep on one data set."""
+
+    dataset: str
+    """Data set name."""
+    size: int
+    """Number of images."""
+    baseline: str
+    """The float variant deltas are taken against."""
+    baseline_accuracy: float
+    """Its accuracy (0-1)."""
+    rows: tuple[SweepRow, ...]
+    """One per variant and point."""
+    notes: tuple[str, ...]
+    """Data set notes."""
+
+
+def sweep(
+    ws: Workspace,
+    variants: tuple[str, ...] | list[str],
+    dataset: Any,
+    opts: Any = None,
+    points: dict[str, tuple[SweepPoint, ...]] | None = None,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> SweepReport:
+    """Quantize and evaluate every (variant, point); each quantized model and its
+    predictions are cached, so an interrupted sweep resumes where it stopped."""
+    from engine import evaluate
+    from engine.variants import BASELINE, VariantOptions
+
+    opts = opts or VariantOptions()
+    seed = int(opts.quant.get("calib_seed") or calibration.DEFAULT_CALIB_SEED)
+    base = evaluate.predictions(ws, BASELINE, dataset, opts, on_progress=on_progress,
+                                cancel=cancel)
+    base_pred = base.probs.argmax(axis=1)
+    base_acc = float((base_pred == dataset.labels).mean())
+    rows: list[SweepRow] = []
+    for v in variants:
+        for pt in (points or {}).get(v) or sweep_points(v):
+            o = replace(opts, quant=pt.quant(seed))
+            p = evaluate.predictions(ws, v, dataset, o, on_progress=on_progress, cancel=cancel)
+            pred = p.probs.argmax(axis=1)
+            acc = float((pred == dataset.labels).mean())
+            rows.append(SweepRow(v, pt, acc, (acc - base_acc) * 100,
+                                 float((pred == base_pred).mean()), p.cached))
+    return SweepReport(dataset.name, len(dataset), BASELINE, base_acc, tuple(rows),
+                       tuple(dataset.notes))
