@@ -19,7 +19,8 @@ layer's name; the Conv layer is marked not materialised (absent from ``tensors``
 than reporting the post-BN tensor under its name, which would compare pre-BN (Keras) with
 post-BN values. In the int8 PyTorch model Conv+BN+ReLU is one fused module: its output is
 reported under the ReLU (Activation) layer and the BN layer is then not materialised.
-``input_1`` is the input itself in every variant.
+``input_1`` is the input itself in the float variants and the quantized input (as the first
+layer receives it) in the int8 ones.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from engine import data, frameworks
 from engine import variants as V
 from engine.cache import make_key
 from engine.errors import CancelledError, ModelError, UsageError
-from engine.layers import LayerInfo, layer_map
+from engine.layers import INPUT_OF, LayerInfo, QuantParams, layer_map
 from engine.runners import check_batch, choose_ort_providers, choose_torch_device
 from engine.stats import (
     DiffSums,
@@ -69,13 +70,13 @@ CAPTURE_BATCH = 100
 CACHED_TENSORS_MAX = 64
 """Comparisons over at most this many images reuse (and fill) the activation cache; larger
 sets are streamed batch by batch and only the report is cached."""
+QUINT8_REDUCED_MAX = 127
+"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
 OFFICIAL_TEST_RANGE = (0, data.OFFICIAL_TEST_SIZE - 1)
 ACTIVATION_STAGE = "activations"
 COMPARE_STAGE = "compare"
 CAPTURE_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
                      "onnx2torch", "torch", "torchao")
-QuantParams = tuple[float, int, int, int]
-"""(scale, zero_point, qmin, qmax) of a per-tensor quantized activation."""
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -310,18 +311,25 @@ class ComparisonReport:
 @contextmanager
 def forward_hooks(module: Any, targets: Mapping[str, str]) -> Iterator[dict[str, Any]]:
     """Hook ``module``'s submodules; yields a dict filled on each forward pass with
-    Keras name -> (NHWC numpy copy, QuantParams | None). Every handle is removed on exit."""
+    Keras name -> (NHWC numpy copy, QuantParams | None). Every handle is removed on exit.
+
+    ``targets`` maps Keras names to module names; a module name ending in INPUT_OF reads
+    that module's first input instead of its output.
+    """
     mods = dict(module.named_modules())
-    missing = [m for m in targets.values() if m not in mods]
+    missing = [m for m in (t.removesuffix(INPUT_OF) for t in targets.values()) if m not in mods]
     if missing:
         raise ModelError(f"module has no submodule {missing[0]!r}; clear the cache "
                          "(`r8 cache clear`) and convert again")
     got: dict[str, Any] = {}
     handles = []
     try:
-        for layer, mname in targets.items():
-            def hook(_m: Any, _inp: Any, out: Any, layer: str = layer) -> None:
-                got[layer] = _torch_to_numpy(out)
+        for layer, target in targets.items():
+            mname, _, read_input = target.partition(INPUT_OF)
+
+            def hook(_m: Any, inp: Any, out: Any, layer: str = layer,
+                     use_input: bool = target.endswith(INPUT_OF)) -> None:
+                got[layer] = _torch_to_numpy(inp[0] if use_input else out)
             handles.append(mods[mname].register_forward_hook(hook))
         yield got
     finally:
@@ -346,9 +354,10 @@ def _torch_to_numpy(t: Any) -> tuple[np.ndarray, QuantParams | None]:
 
 class _TorchCapturer:
     def __init__(self, module: Any, targets: dict[str, str], device: str,
-                 threads: int | None) -> None:
+                 threads: int | None, qmax: int | None = None) -> None:
         torch = frameworks.torch()
         self.device = choose_torch_device(device).device
+        self.qmax = qmax
         if threads:
             torch.set_num_threads(threads)
         self.module = module.to(self.device).eval()
@@ -359,6 +368,9 @@ class _TorchCapturer:
         x = torch.from_numpy(check_batch(images)).to(self.device)
         with forward_hooks(self.module, self.targets) as got, torch.inference_mode():
             probs = self.module(x)
+        if self.qmax is not None:  # reduce_range observers use half the uint8 range
+            got = {k: (a, None if q is None else (q[0], q[1], q[2], min(q[3], self.qmax)))
+                   for k, (a, q) in got.items()}
         return dict(got), probs.float().cpu().numpy()
 
 
@@ -390,7 +402,11 @@ class _OnnxCapturer:
                         strict=True))
         got: dict[str, Any] = {}
         for layer, tensor in self.targets.items():
-            arr = np.asarray(outs[tensor], dtype=np.float32)
+            arr = outs[tensor]
+            q = self.quant.get(layer)
+            if q is not None and arr.dtype.kind in "iu":  # a QuantizeLinear output
+                arr = (arr.astype(np.float32) - np.float32(q[1])) * np.float32(q[0])
+            arr = np.asarray(arr, dtype=np.float32)
             if arr.ndim == 4:
                 arr = np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
             got[layer] = (arr, self.quant.get(layer))
@@ -453,7 +469,10 @@ def _open_quantized(ws: Workspace, variant: str, opts: V.VariantOptions,
     if variant == "torch-int8":
         module = quantize.torch_quantized_module(ws, opts)
         targets = L.torch_int8_targets(module, layers)
-        return _TorchCapturer(module, targets, opts.device, opts.threads), targets
+        reduce_range = quantize.settings(variant, opts.quant).reduce_range
+        cap = _TorchCapturer(module, targets, "cpu", opts.threads,  # int8 kernels: CPU only
+                             QUINT8_REDUCED_MAX if reduce_range else None)
+        return cap, targets
     path = quantize.onnx_quantized_path(ws, variant, opts)
     targets, qparams = L.qdq_targets(path, layers)
     return _OnnxCapturer(path, targets, opts.device, opts.threads, qparams), targets
@@ -471,9 +490,8 @@ def _run_capture(cap: Any, names: tuple[str, ...], images: np.ndarray, what: str
             raise CancelledError(f"{what}: cancelled after {start} of {n} images")
         batch = images[start:start + CAPTURE_BATCH]
         got, p = cap.run(batch)
-        parts[names[0]].append(check_batch(batch))
-        for name in names[1:]:
-            arr, q = got[name]
+        for name in names:
+            arr, q = got[name] if name in got else (check_batch(batch), None)  # the input
             parts[name].append(arr)
             if q is not None:
                 quant.setdefault(name, q)

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from engine import convert
 from engine.cache import make_key
 from engine.errors import UsageError
@@ -242,3 +244,146 @@ def _from_dict(d: dict[str, Any]) -> LayerInfo:
         notes=d["notes"], torch_output=d.get("torch_output"),
         quantized={k: tuple(v) for k, v in d.get("quantized", {}).items()},
     )
+
+
+# -- quantized variants ---------------------------------------------------------------------
+QuantParams = tuple[float, int, int, int]
+"""(scale, zero_point, qmin, qmax) of a per-tensor quantized tensor."""
+INPUT_OF = "@in"
+"""Suffix of a torch-int8 target read from a module's first input rather than its output
+(a functional add+ReLU has no module; the next module's input is its output)."""
+QUANT_MAP_STAGE = "layers-quantized"
+
+
+def qdq_targets(onnx_path: Any, layers: tuple[LayerInfo, ...],
+                ) -> tuple[dict[str, str], dict[str, QuantParams]]:
+    """Keras layer -> QuantizeLinear output tensor (integer) carrying it in a QDQ model, and
+    its (scale, zero_point, qmin, qmax).
+
+    A layer is carried by the QuantizeLinear of its float tensor (or of the graph output it
+    is); ``input_1`` by the QuantizeLinear of the transposed input. Reading the integer
+    tensor keeps ONNX Runtime's QLinear fusions intact (exposing a DequantizeLinear output
+    would block them). ORT drops a Relu after a Conv/Add (the activation range does its
+    work), so the BatchNorm/Add before it has no tensor: not materialised.
+    """
+    from engine import frameworks
+
+    onnx = frameworks.onnx()
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    graph_input = graph.input[0].name
+    q_of_input: dict[str, Any] = {}
+    producer: dict[str, Any] = {}
+    for node in graph.node:
+        for out in node.output:
+            producer[out] = node
+        if node.op_type == "QuantizeLinear":
+            q_of_input[node.input[0]] = node
+    transposed_input = next((n.output[0] for n in graph.node
+                             if n.op_type == "Transpose" and graph_input in n.input), None)
+    targets: dict[str, str] = {}
+    qparams: dict[str, QuantParams] = {}
+    for layer in layers:
+        tensor = layer.onnx_output
+        if tensor == graph_input:
+            tensor = transposed_input
+        if tensor is None:
+            continue
+        q = q_of_input.get(tensor)
+        node = producer.get(tensor)
+        if q is None and node is not None and node.op_type == "DequantizeLinear":
+            q = producer.get(node.input[0])  # a graph output produced by Q -> DQ
+        if q is None or q.op_type != "QuantizeLinear":
+            continue
+        scale = float(numpy_helper.to_array(inits[q.input[1]]).ravel()[0])
+        zp_arr = numpy_helper.to_array(inits[q.input[2]]) if len(q.input) > 2 else None
+        zero = int(zp_arr.ravel()[0]) if zp_arr is not None else 0
+        info = np.iinfo(zp_arr.dtype if zp_arr is not None else np.uint8)
+        targets[layer.name] = q.output[0]
+        qparams[layer.name] = (scale, zero, int(info.min), int(info.max))
+    return targets, qparams
+
+
+def torch_int8_targets(module: Any, layers: tuple[LayerInfo, ...]) -> dict[str, str]:
+    """Keras layer -> module of the FX int8 model whose output (or, with INPUT_OF, whose
+    first input) is that layer's output.
+
+    A fused ConvReLU module reports the ReLU (Activation) layer after its Conv+BN; the
+    BN layer is then not materialised. A stride-2 conv's Pad stays float outside the module
+    tree, so its Conv is the ``.1`` child. Layers computed by functional ops (add+ReLU,
+    reshape, matmul) are read from the input of the module that consumes them when there
+    is one, else not materialised; ``input_1`` is the quantized input the first conv gets.
+    """
+    mods = dict(module.named_modules())
+    called = {n for n, m in mods.items() if n and not list(m.children())}
+    consumers: dict[str, list[LayerInfo]] = {x.name: [] for x in layers}
+    for x in layers:
+        for i in x.inputs:
+            consumers[i].append(x)
+
+    def leaf(name: str | None) -> str | None:
+        if name is None or name not in mods:
+            return None
+        if name in called:
+            return name
+        kids = [n for n in called if n.startswith(name + ".")]
+        return sorted(kids)[-1] if kids else None
+
+    targets: dict[str, str] = {}
+    for x in layers:
+        m = leaf(x.torch_output)
+        if m is None:
+            continue
+        if "ReLU" in type(mods[m]).__name__:
+            after = [c for c in consumers[x.name] if c.kind == "Activation"]
+            if after:
+                targets[after[0].name] = m
+                continue
+        targets.setdefault(x.name, m)
+    for x in layers:
+        if x.name in targets:
+            continue
+        for c in consumers[x.name]:
+            top = c.torch_modules[0] if c.torch_modules else None
+            if (top is not None and top in called and len(c.inputs) == 1
+                    and top not in x.torch_modules):  # a folded BN's module is its conv's
+                targets[x.name] = top + INPUT_OF
+                break
+    return {x.name: targets[x.name] for x in layers if x.name in targets}
+
+
+def quantized_layer_map(ws: Workspace, opts: Any = None,
+                        variants: tuple[str, ...] | None = None) -> tuple[LayerInfo, ...]:
+    """layer_map with ``quantized`` filled for the quantized variants (cached per variant
+    identity; building a quantized model the first time it is asked for)."""
+    from dataclasses import replace
+
+    from engine import variants as V
+
+    opts = opts or V.VariantOptions()
+    layers = layer_map(ws, opts.opset)
+    names: dict[str, dict[str, tuple[str, ...]]] = {x.name: {} for x in layers}
+    for variant in variants if variants is not None else V.QUANT_VARIANTS:
+        key = make_key(QUANT_MAP_STAGE, {"variant": V.identity(ws, variant, opts)},
+                       LAYER_MAP_LIBRARIES)
+        hit = ws.cache.load(QUANT_MAP_STAGE, key)
+        if hit is not None and "targets" in hit[1]:
+            targets = dict(hit[1]["targets"])
+        else:
+            targets = _quantized_targets(ws, variant, opts, layers)
+            ws.cache.save(QUANT_MAP_STAGE, key, {}, {"variant": variant, "targets": targets})
+        for layer, target in targets.items():
+            names[layer][variant] = (target,)
+    return tuple(replace(x, quantized=names[x.name]) for x in layers)
+
+
+def _quantized_targets(ws: Workspace, variant: str, opts: Any,
+                       layers: tuple[LayerInfo, ...]) -> dict[str, str]:
+    from engine import quantize
+
+    if variant == "torch-int8":
+        return torch_int8_targets(quantize.torch_quantized_module(ws, opts), layers)
+    return qdq_targets(quantize.onnx_quantized_path(ws, variant, opts), layers)[0]
