@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _util import line, run_r8
+
 from engine import convert, evaluate
 from engine import variants as V
 from engine.workspace import Workspace

@@ -10,9 +10,9 @@ import numpy as np
 
 from engine import convert, frameworks
 from engine import variants as V
+from engine.cache import make_key
 from engine.data import random_inputs
 from engine.errors import UsageError
-from engine.cache import make_key
 from engine.evaluate import PREDICTION_LIBRARIES, predict
 from engine.types import OutputDiff, ProgressFn
 from engine.workspace import Workspace

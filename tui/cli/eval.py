@@ -15,8 +15,15 @@ from engine.subsets import SUBSET_HELP, select_subset
 from engine.types import CLASS_NAMES
 from tui.cli import quant_options
 from tui.cli.common import (
-    add_device_options, notice, out_console, pct, positive_int, print_json, progress,
-    variant_options, workspace,
+    add_device_options,
+    notice,
+    out_console,
+    pct,
+    positive_int,
+    print_json,
+    progress,
+    variant_options,
+    workspace,
 )
 
 
