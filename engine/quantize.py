@@ -272,11 +272,14 @@ def onnx_structure(path: Path) -> dict[str, int]:
     ops = [n.op_type for n in model.graph.node]
     types = [i.data_type for i in model.graph.initializer]
     tp = onnx.TensorProto
+    weights = [i for i in model.graph.initializer if len(i.dims) >= 2]
     return {
         "nodes": len(ops),
         "quantize_linear": ops.count("QuantizeLinear"),
         "dequantize_linear": ops.count("DequantizeLinear"),
         "conv": ops.count("Conv"),
+        "int8_weights": sum(i.data_type == tp.INT8 for i in weights),
+        "float_weights": sum(i.data_type == tp.FLOAT for i in weights),
         "int8_initializers": types.count(tp.INT8),
         "uint8_initializers": types.count(tp.UINT8),
         "int32_initializers": types.count(tp.INT32),

@@ -1,18 +1,38 @@
-"""Quantization options shared by `r8 eval`, `r8 quantize` and `r8 report`.
-
-Filled in by the quantization work (engine.quantize); until then no options.
-"""
+"""Quantization options shared by `r8 eval`, `r8 quantize` and `r8 report`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from engine.calibration import CALIB_HELP, DEFAULT_CALIB, DEFAULT_CALIB_SEED
+from engine.quantize import DEFAULT_METHOD, METHODS
+
 
 def add(p: argparse.ArgumentParser) -> None:
     """Add the quantization flags to a subcommand."""
+    g = p.add_argument_group("quantization (onnx-int8, onnx-uint8, torch-int8)")
+    g.add_argument("--calib", default=DEFAULT_CALIB, metavar="SPEC",
+                   help=f"calibration images: {CALIB_HELP} (random is synthetic, labelled so)")
+    g.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="minmax (default), entropy, percentile (ONNX Runtime); "
+                        "minmax, histogram (PyTorch)")
+    g.add_argument("--calib-seed", type=int, default=DEFAULT_CALIB_SEED,
+                   help="seed of the stratified or random calibration draw (default 0)")
+    g.add_argument("--per-tensor", action="store_true",
+                   help="one weight scale per tensor (default: per channel)")
+    g.add_argument("--reduce-range", dest="reduce_range", action="store_true", default=None,
+                   help="7-bit range (default: auto, on only for uint8 on x86 without VNNI)")
+    g.add_argument("--no-reduce-range", dest="reduce_range", action="store_false",
+                   help="full 8-bit range even where the CPU lacks VNNI")
 
 
 def from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The quantization settings dict (VariantOptions.quant) from parsed flags."""
-    return {}
+    return {
+        "calib": args.calib,
+        "calib_seed": args.calib_seed,
+        "method": args.calib_method,
+        "per_channel": not args.per_tensor,
+        "reduce_range": args.reduce_range,
+    }
