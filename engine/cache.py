@@ -122,7 +122,7 @@ class Cache:
         target = self.path(stage, key)
 
         def write(f: Any) -> None:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
 
         self._write_meta(stage, key, meta)
         self._atomic_write(target, write)
