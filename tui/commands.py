@@ -1,0 +1,57 @@
+"""Command palette: every app action by a namespaced name, e.g. ``export: layer stats as CSV``."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("screen: model", "show the layer tree and the selected layer", "show('model')"),
+    ("screen: input", "show the input image and every variant's prediction", "show('input')"),
+    ("screen: layers", "activation statistics and the variant comparison", "show('layers')"),
+    ("screen: accuracy", "every variant's accuracy, confusion and flips", "show('accuracy')"),
+    ("variant: next", "cycle the variant shown (v)", "cycle_variant"),
+    ("view: weights / biases / activations", "cycle what the histogram shows (w)",
+     "cycle_view"),
+    ("view: colour tree by metric", "none, activation std, zeros, SQNR (c)", "cycle_metric"),
+    ("input: next", "next test image (n)", "step_input(1)"),
+    ("input: previous", "previous test image (p)", "step_input(-1)"),
+    ("input: random", "a seeded random input (x)", "random_input"),
+    ("input: open…", "type test:INDEX, class:NAME:N or random:SEED (o)", "open_input_prompt"),
+    ("layer: find…", "jump to a layer by name (/)", "find_layer"),
+    ("export: layer stats as CSV", "the statistics table of the Model screen",
+     "export('layer-stats')"),
+    ("export: predictions as CSV", "the Input screen's table", "export('predictions')"),
+    ("export: activation stats as CSV", "the Layers screen's activation table",
+     "export('activation-stats')"),
+    ("export: comparison as CSV", "the Layers screen's variant comparison",
+     "export('comparison')"),
+    ("export: variants as CSV", "the Accuracy screen's variants table", "export('variants')"),
+    ("export: per-class accuracy as CSV", "per-class table of the selected variant",
+     "export('per-class')"),
+    ("export: confusion matrix as CSV", "of the selected variant", "export('confusion')"),
+    ("export: flipped images as CSV", "of the selected variant", "export('flipped')"),
+    ("export: table in view as CSV", "the focused table (e)", "export"),
+    ("job: cancel", "stop the running engine work (Escape)", "cancel_jobs"),
+    ("job: reload", "retry what the current screen needs (r)", "reload"),
+    ("app: help", "every key (?)", "help"),
+    ("app: quit", "leave r8-tui (q)", "quit"),
+)
+"""(name, help, app action)."""
+
+
+class R8Commands(Provider):
+    """Offers COMMANDS; each runs the app action of the same key binding."""
+
+    async def discover(self) -> Hits:
+        for name, help_text, action in COMMANDS:
+            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, action in COMMANDS:
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action),
+                          help=help_text)

@@ -1,0 +1,1 @@
+"""The app's screens (one tab each) and its modal prompts."""

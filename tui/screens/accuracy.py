@@ -1,0 +1,139 @@
+"""Accuracy screen: every variant against the float baseline, per class, confusion, flips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from engine.types import CLASS_NAMES
+from tui.messages import StageFinished
+from tui.screens.base import Pane, pct
+from tui.widgets.table import R8Table
+
+BAR_WIDTH = 10
+
+
+def size_text(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def bar(frac: float) -> str:
+    full = max(0, min(BAR_WIDTH, round(frac * BAR_WIDTH)))
+    return "█" * full + "·" * (BAR_WIDTH - full)
+
+
+def variant_rows(rep: Any) -> list[list[Any]]:
+    return [[r.variant, r.accuracy, r.delta_points, r.size_bytes, r.agreement_with_float,
+             len(r.float_right_variant_wrong) + len(r.float_wrong_variant_right)]
+            for r in rep.rows]
+
+
+def per_class_rows(rep: Any, row: Any) -> list[list[Any]]:
+    acc = rep.reports[row.variant]
+    out = []
+    for i, name in enumerate(CLASS_NAMES):
+        frac = acc.per_class_correct[i] / acc.per_class_total[i] if acc.per_class_total[i] else 0
+        out.append([name, frac, row.per_class_delta[i], bar(frac)])
+    return out
+
+
+def confusion_rows(rep: Any, variant: str) -> list[list[Any]]:
+    acc = rep.reports[variant]
+    return [[name, *acc.confusion[i]] for i, name in enumerate(CLASS_NAMES)]
+
+
+def flipped_rows(row: Any, labels: dict[int, int]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for kind, indices in (("lost", row.float_right_variant_wrong),
+                          ("gained", row.float_wrong_variant_right)):
+        for idx in indices:
+            label = labels.get(int(idx), -1)
+            out.append([int(idx), kind, CLASS_NAMES[label] if label >= 0 else "-"])
+    return out
+
+
+class AccuracyPane(Pane):
+    """Variants table; per-class bars | confusion matrix and flipped images of the selection."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report: Any = None
+        self.labels: dict[int, int] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-message")
+        yield Static("", id="accuracy-title")
+        yield R8Table("variants", id="accuracy-variants")
+        with Horizontal(id="accuracy-bottom"):
+            yield R8Table("per-class", id="accuracy-per-class", title="per class")
+            with Vertical(id="accuracy-right"):
+                yield R8Table("confusion", id="accuracy-confusion",
+                              title="confusion (rows true)")
+                yield R8Table("flipped", id="accuracy-flipped",
+                              title="flipped vs float (Enter opens)")
+
+    @property
+    def variants_table(self) -> R8Table:
+        return self.query_one("#accuracy-variants", R8Table)
+
+    @property
+    def flipped_table(self) -> R8Table:
+        return self.query_one("#accuracy-flipped", R8Table)
+
+    def refresh_data(self) -> None:
+        if self.report is not None:
+            return
+        session = self.r8.session
+
+        def job(p: Any, c: Any) -> tuple[Any, dict[int, int]]:
+            rep = session.report(p, c)
+            test = session.ws.test_set
+            return rep, dict(zip(test.indices.tolist(), test.labels.tolist(), strict=True))
+
+        self.query_one("#accuracy-title", Static).update(
+            f"evaluating {len(session.variants)} variants on {session.subset}…")
+        self.start("accuracy", session.subset, job, f"evaluating variants on {session.subset}")
+
+    def on_stage_finished(self, event: StageFinished) -> None:
+        event.stop()
+        self.show_message("")
+        self.report, self.labels = event.result
+        rep = self.report
+        notes = f"  [dim]{'; '.join(rep.notes)}[/]" if rep.notes else ""
+        self.query_one("#accuracy-title", Static).update(
+            f"[b]{rep.dataset}[/] ({rep.size} images), baseline [b]{rep.baseline}[/]{notes}")
+        self.variants_table.load(
+            ["variant", "accuracy", "Δ points", "size", "agreement", "flipped"],
+            variant_rows(rep),
+            [None, pct, lambda v: f"{v:+.2f}", size_text, pct, None])
+        self.variants_table.focus()
+        self.show_variant(0)
+
+    @on(DataTable.RowHighlighted, "#accuracy-variants")
+    def _variant_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_variant(event.cursor_row)
+
+    def show_variant(self, index: int) -> None:
+        if self.report is None or not 0 <= index < len(self.report.rows):
+            return
+        row = self.report.rows[index]
+        self.query_one("#accuracy-per-class", R8Table).load(
+            ["class", "accuracy", "Δ", "bar"], per_class_rows(self.report, row),
+            [None, pct, lambda v: f"{v:+.1f}", None])
+        self.query_one("#accuracy-confusion", R8Table).load(
+            ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
+        flipped = self.flipped_table
+        flipped.border_title = f"{row.variant} vs {self.report.baseline}: flipped (Enter opens)"
+        flipped.load(["index", "change", "label"], flipped_rows(row, self.labels))
+
+    @on(DataTable.RowSelected, "#accuracy-flipped")
+    def _open_flipped(self, event: DataTable.RowSelected) -> None:
+        row = self.flipped_table.selected_row()
+        if row is not None:
+            self.r8.open_input(f"test:{row[0]}")

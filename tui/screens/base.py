@@ -1,0 +1,60 @@
+"""What every screen (tab) of the app has in common."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from tui.messages import StageFailed
+from tui.session import Job
+from tui.widgets.table import R8Table
+
+if TYPE_CHECKING:
+    from tui.app import R8App
+
+
+class Pane(Vertical):
+    """One screen of the app. ``refresh_data`` starts the jobs the current state needs."""
+
+    @property
+    def r8(self) -> R8App:
+        return self.app  # type: ignore[return-value]
+
+    def refresh_data(self) -> None:
+        """Show what the app's state (variant, input, view) asks for, loading what is missing."""
+
+    def start(self, stage: str, key: Hashable, job: Job, label: str) -> None:
+        self.r8.start_job(self, stage, key, job, label)
+
+    def tables(self) -> list[R8Table]:
+        return list(self.query(R8Table))
+
+    def table_in_view(self) -> R8Table | None:
+        """The focused table, else the first one with rows."""
+        focused = self.app.focused
+        if isinstance(focused, R8Table) and focused in self.tables():
+            return focused
+        return next((t for t in self.tables() if t.values), None)
+
+    def show_message(self, text: str) -> None:
+        """An in-place message (errors with their fix); empty hides it."""
+        msg = self.query_one(".pane-message", Static)
+        msg.update(text)
+        msg.display = bool(text)
+
+    def on_stage_failed(self, event: StageFailed) -> None:
+        prefix = "Cancelled" if event.cancelled else "Error"
+        hint = " — press r to retry" if event.cancelled else ""
+        self.show_message(f"{prefix}: {event.message}{hint}")
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.2f} %"
+
+
+def top_k(probs: Any, k: int = 3) -> list[tuple[int, float]]:
+    order = probs.argsort()[::-1][:k]
+    return [(int(i), float(probs[i])) for i in order]

@@ -1,0 +1,90 @@
+"""Input screen: one test image (or a seeded random input) and every variant's prediction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from engine.types import CLASS_NAMES
+from tui.messages import StageFinished
+from tui.screens.base import Pane, top_k
+from tui.session import InputPredictions
+from tui.widgets.image_view import ImageView
+from tui.widgets.table import R8Table
+
+
+def class_name(i: int) -> str:
+    return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else "random"
+
+
+def prediction_rows(preds: InputPredictions, row: int = 0) -> list[list[Any]]:
+    """variant, predicted class, probability, correct, top-3 — for image ``row``."""
+    label = int(preds.labels[row]) if len(preds.labels) else -1
+    out: list[list[Any]] = []
+    for variant, probs in preds.probs.items():
+        best = top_k(probs[row])
+        ok = "" if label < 0 else ("yes" if best[0][0] == label else "NO")
+        top3 = "  ".join(f"{class_name(c)} {p:.2f}" for c, p in best)
+        out.append([variant, class_name(best[0][0]), best[0][1], ok, top3])
+    for variant, err in preds.errors.items():
+        out.append([variant, "-", None, "", f"error: {err}"])
+    return out
+
+
+class InputPane(Pane):
+    """Image | label and predictions."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shown: InputPredictions | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-message")
+        with Horizontal(id="input-body"):
+            with Vertical(id="input-left"):
+                yield ImageView(id="input-image")
+                yield Static("", id="input-label")
+            yield R8Table("predictions", id="input-predictions", title="predictions")
+
+    @property
+    def image(self) -> ImageView:
+        return self.query_one(ImageView)
+
+    @property
+    def label(self) -> Static:
+        return self.query_one("#input-label", Static)
+
+    @property
+    def table(self) -> R8Table:
+        return self.query_one("#input-predictions", R8Table)
+
+    def refresh_data(self) -> None:
+        text = self.r8.input_text
+        if self.shown is not None and self.shown.input == text:
+            return
+        session = self.r8.session
+        self.label.update(f"{text}\nloading…")
+        self.start("predictions", text, lambda p, c: session.predictions(text, p, c),
+                   f"predicting {text} with {len(session.variants)} variants")
+
+    def on_stage_finished(self, event: StageFinished) -> None:
+        event.stop()
+        if event.key != self.r8.input_text:
+            return
+        self.show_message("")
+        self.show(event.result)
+
+    def show(self, preds: InputPredictions) -> None:
+        self.shown = preds
+        self.image.show(preds.images[0] if len(preds.images) else None)
+        label = int(preds.labels[0]) if len(preds.labels) else -1
+        index = int(preds.indices[0]) if len(preds.indices) else -1
+        where = f"official test index {index}" if index >= 0 else "seeded random pixels"
+        more = f"\n(first of {len(preds.images)} images)" if len(preds.images) > 1 else ""
+        self.label.update(f"[b]{preds.input}[/]\nlabel: [b]{class_name(label)}[/]\n{where}{more}")
+        self.table.load(["variant", "prediction", "p", "correct", "top-3"],
+                        prediction_rows(preds), [None, None, lambda v: "-" if v is None
+                                                 else f"{v:.3f}", None, None])

@@ -1,0 +1,217 @@
+"""Model screen: the layer tree and, beside it, the selected layer's details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static, Tree
+
+from tui.messages import StageFinished
+from tui.screens.base import Pane
+from tui.widgets.layer_tree import LayerTree, shape_text
+from tui.widgets.plots import HistogramView
+from tui.widgets.table import R8Table
+
+BIAS_PARAMS = ("bias", "beta")
+"""Parameters shown by the biases view; every other parameter is a weight."""
+STAT_ROWS = ("count", "min", "max", "mean", "std", "mean_abs", "zeros_fraction", "p1", "p5",
+             "p50", "p95", "p99")
+METRICS = ("none", "act std", "act zeros", "SQNR dB")
+"""Colour cells of the tree, cycled with c."""
+
+
+def layer_info_text(layer: Any) -> str:
+    onnx = ", ".join(layer.onnx_nodes) or "-"
+    torch = ", ".join(layer.torch_modules) or "-"
+    lines = [
+        f"[b]{layer.name}[/]  {layer.kind}  [dim]{layer.block} #{layer.index}[/]",
+        f"out {shape_text(layer.output_shape)}  params {layer.params:,}  "
+        f"in {', '.join(layer.inputs) or '-'}",
+        f"[dim]ONNX[/]  {onnx}" + (f" → {layer.onnx_output}" if layer.onnx_output else ""),
+        f"[dim]torch[/] {torch}",
+    ]
+    if layer.notes:
+        lines.append(f"[dim italic]{layer.notes}[/]")
+    return "\n".join(lines)
+
+
+def stats_columns(named: list[tuple[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows): one row per statistic, one column per tensor (TensorStats)."""
+    header = ["stat", *(name for name, _ in named)]
+    rows = [[stat, *(getattr(s, stat) for _, s in named)] for stat in STAT_ROWS]
+    return header, rows
+
+
+class ModelPane(Pane):
+    """Layer tree | info, histogram and statistics of the selected layer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.layer_infos: tuple[Any, ...] = ()
+        self.metric_index = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="pane-message")
+        with Horizontal(id="model-body"):
+            yield LayerTree(id="layer-tree")
+            with Vertical(id="layer-side"):
+                yield Static("loading the layer map…", id="layer-info")
+                yield HistogramView(id="layer-hist")
+                yield R8Table("layer-stats", id="layer-stats")
+
+    @property
+    def layer_tree(self) -> LayerTree:
+        return self.query_one(LayerTree)
+
+    @property
+    def info(self) -> Static:
+        return self.query_one("#layer-info", Static)
+
+    @property
+    def hist(self) -> HistogramView:
+        return self.query_one(HistogramView)
+
+    @property
+    def stats(self) -> R8Table:
+        return self.query_one("#layer-stats", R8Table)
+
+    @property
+    def metric(self) -> str:
+        return METRICS[self.metric_index]
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def refresh_data(self) -> None:
+        session = self.r8.session
+        if not self.layer_infos:
+            self.start("model", "layers", lambda p, c: session.layer_map(), "reading the layer map")
+            return
+        variant, view, text = self.r8.variant, self.r8.view, self.r8.input_text
+        if view == "activations":
+            if session.known("activations", variant, text) is None:
+                self.start("activations", (variant, text),
+                           lambda p, c: session.activations(variant, text, p, c),
+                           f"capturing {variant} activations on {text}")
+        elif session.known("weights", variant) is None:
+            self.start("weights", variant, lambda p, c: session.weights(variant),
+                       f"reading {variant} weights")
+        if self.metric == "SQNR dB":
+            b = session.compared_variant(variant)
+            if session.known("compare", session.baseline, b, text) is None:
+                self.start("compare", (b, text),
+                           lambda p, c: session.compare(session.baseline, b, text, p, c),
+                           f"comparing {session.baseline} with {b} on {text}")
+        elif self.metric != "none" and session.known("activations", variant, text) is None:
+            self.start("activations", (variant, text),
+                       lambda p, c: session.activations(variant, text, p, c),
+                       f"capturing {variant} activations on {text}")
+        self.show_tree()
+        self.show_layer()
+
+    def on_stage_finished(self, event: StageFinished) -> None:
+        event.stop()
+        if event.stage == "model":
+            self.layer_infos = event.result
+            self.show_message("")
+            self.layer_tree.focus()
+            self.refresh_data()
+            return
+        self.show_tree()
+        self.show_layer()
+
+    # -- showing ------------------------------------------------------------------------------
+
+    def metric_values(self) -> dict[str, float] | None:
+        session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
+        if self.metric == "none":
+            return None
+        if self.metric == "SQNR dB":
+            rep = session.known("compare", session.baseline, session.compared_variant(variant),
+                                text)
+            return {c.name: c.diff.sqnr_db for c in rep.layers} if rep else {}
+        acts = session.known("activations", variant, text) or {}
+        field = "std" if self.metric == "act std" else "zeros_fraction"
+        return {name: getattr(s.stats, field) for name, s in acts.items()}
+
+    def show_tree(self) -> None:
+        if not self.layer_infos:
+            return
+        values = self.metric_values()
+        label = ""
+        if values is not None:
+            label = self.metric
+            if self.metric == "SQNR dB":
+                label += f" {self.r8.session.baseline} vs " \
+                         f"{self.r8.session.compared_variant(self.r8.variant)}"
+        self.layer_tree.show_layers(self.layer_infos, values, label)
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        self.show_layer()
+
+    def show_layer(self) -> None:
+        layer = self.layer_tree.selected_layer
+        if layer is None:
+            return
+        self.info.update(layer_info_text(layer))
+        session, variant, view = self.r8.session, self.r8.variant, self.r8.view
+        if view == "activations":
+            acts = session.known("activations", variant, self.r8.input_text)
+            self.show_activation(layer, acts)
+            return
+        reports = session.known("weights", variant)
+        if reports is None:
+            self.hist.show(None, None, note=f"loading {variant} weights…")
+            self.stats.load(["stat"], [])
+            return
+        mine = [r for r in reports.get(layer.name, ())
+                if (r.param in BIAS_PARAMS) == (view == "biases")]
+        if not mine:
+            self.hist.show(None, None, note=f"{layer.name} has no {view} in {variant}"
+                           " — press w to switch to another view")
+            self.stats.load(["stat"], [])
+            return
+        first = mine[0]
+        self.hist.show(first.histogram.counts, first.histogram.edges,
+                       f"{variant} {layer.name}.{first.param} {shape_text(first.shape)}")
+        header, rows = stats_columns([(r.param, r.stats) for r in mine])
+        for r in mine:
+            for k, v in (r.quant or {}).items():
+                if isinstance(v, (int, float)):
+                    rows.append([f"q.{k}", *(v if x is r else None for x in mine)])
+        self.stats.load(header, rows)
+
+    def show_activation(self, layer: Any, acts: dict[str, Any] | None) -> None:
+        variant, text = self.r8.variant, self.r8.input_text
+        if acts is None:
+            self.hist.show(None, None, note=f"capturing {variant} activations on {text}…")
+            self.stats.load(["stat"], [])
+            return
+        s = acts.get(layer.name)
+        if s is None:
+            self.hist.show(None, None, note=f"no {variant} activation captured for {layer.name}")
+            self.stats.load(["stat"], [])
+            return
+        self.hist.show(s.histogram.counts, s.histogram.edges,
+                       f"{variant} {layer.name} on {text}")
+        header, rows = stats_columns([("activation", s.stats)])
+        if s.saturated_fraction is not None:
+            rows.append(["saturated_fraction", s.saturated_fraction])
+        self.stats.load(header, rows)
+
+    def cycle_metric(self) -> None:
+        self.metric_index = (self.metric_index + 1) % len(METRICS)
+        self.r8.notify(f"tree colour: {self.metric}", timeout=2)
+        self.refresh_data()
+
+    def find(self, name: str) -> bool:
+        names = self.layer_tree.layer_names
+        match = name if name in names else next((n for n in names if name in n), None)
+        if match is None:
+            return False
+        self.layer_tree.select_layer(match)
+        self.layer_tree.focus()
+        return True

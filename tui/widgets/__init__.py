@@ -1,0 +1,1 @@
+"""Widgets: each renders data it is given and never calls the engine."""

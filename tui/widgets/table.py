@@ -1,0 +1,72 @@
+"""A DataTable that keeps the raw rows it shows, so any table can be exported as CSV."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+Cell = Any
+Formatter = Callable[[Any], Text | str]
+
+
+def fmt_value(value: Any) -> str:
+    """Default cell text: 4 significant digits for floats, '-' for None or NaN."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return f"{value:.4g}"
+    return str(value)
+
+
+class R8Table(DataTable):
+    """Row-cursor table with vim keys; ``rows`` and ``header`` keep the exportable values."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self, table_name: str, *, title: str = "", **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.table_name = table_name
+        """Short name used in the export prompt, e.g. ``layer-stats``."""
+        self.border_title = title or None
+        self.header: list[str] = []
+        self.values: list[list[Cell]] = []
+
+    def load(self, header: Sequence[str], rows: Sequence[Sequence[Cell]],
+             formats: Sequence[Formatter | None] | None = None,
+             keys: Sequence[str] | None = None) -> None:
+        """Replace the contents; ``formats`` render each column (default: fmt_value)."""
+        cursor = self.cursor_row
+        self.clear(columns=True)
+        self.header = list(header)
+        self.values = [list(r) for r in rows]
+        fmts = list(formats or [None] * len(header))
+        for i, name in enumerate(header):
+            numeric = bool(self.values) and isinstance(self.values[0][i], (int, float))
+            self.add_column(Text(name, justify="right" if numeric else "left"), key=name)
+        for n, row in enumerate(self.values):
+            cells = []
+            for value, f in zip(row, fmts, strict=False):
+                shown = (f or fmt_value)(value)
+                if isinstance(shown, str) and isinstance(value, (int, float)):
+                    shown = Text(shown, justify="right")
+                cells.append(shown)
+            self.add_row(*cells, key=keys[n] if keys else None)
+        if self.values:
+            self.move_cursor(row=min(cursor, len(self.values) - 1))
+
+    def selected_row(self) -> list[Cell] | None:
+        if not self.values or not 0 <= self.cursor_row < len(self.values):
+            return None
+        return self.values[self.cursor_row]
