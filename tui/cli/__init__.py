@@ -11,7 +11,8 @@ import warnings
 from engine.errors import R8Error
 
 # Each module has add_parser(subparsers) and run(args) -> int.
-COMMANDS = ("info", "convert", "verify", "eval", "cache_cmd", "quantize", "report")
+COMMANDS = ("info", "convert", "verify", "eval", "cache_cmd", "quantize", "report",
+            "layers", "weights", "activations", "compare")
 """Subcommand modules, in help order. Later issues append theirs here."""
 
 

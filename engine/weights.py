@@ -1,0 +1,274 @@
+"""Weights and biases per layer and variant, with statistics and int8 quantization error.
+
+- keras: kernels (HWIO), biases and BatchNorm gamma/beta/moving_mean/moving_variance.
+- onnx: the initializers of each layer's nodes (BatchNorm folded into the conv: a BN layer
+  has none of its own; kernels OIHW, the dense kernel (in, out)).
+- torch: the onnx2torch modules' parameters (``weight`` reported as ``kernel``); the dense
+  layer's MatMul/Add constants are graph initializers, not parameters.
+- onnx-int8 / onnx-uint8: the int8 weights of the QDQ model (DequantizeLinear inputs), their
+  scales and zero points and dequantized values; error against the float ONNX initializer.
+- torch-int8: the FX int8 modules' packed weights, dequantized; error against the float
+  module's weight.
+
+Quantization error: SQNR (dB) and max |float - dequantized|, and the share of int8 values at
+the clip limits (-128/-127 or 127).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine import frameworks
+from engine import variants as V
+from engine.cache import make_key
+from engine.errors import UsageError
+from engine.layers import LayerInfo, find_layer, keras_layer_of_tensor, layer_map
+from engine.stats import Histogram, TensorStats, compare_tensors, histogram, tensor_stats
+from engine.workspace import Workspace
+
+WEIGHT_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
+"""Variants whose weights can be read."""
+WEIGHTS_STAGE = "weights"
+WEIGHT_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
+                    "onnx2torch", "torch")
+INT8_CLIP = 127
+"""|q| at or beyond which an int8 weight counts as clipped (symmetric range -127..127)."""
+
+
+@dataclass(frozen=True)
+class WeightReport:
+    """One parameter tensor of one layer in one variant."""
+
+    layer: str
+    """Keras layer name."""
+    variant: str
+    """Variant it was read from."""
+    param: str
+    """kernel, bias, gamma, beta, moving_mean, moving_variance."""
+    shape: tuple[int, ...]
+    """Shape in the variant's own layout (Keras HWIO, ONNX/PyTorch OIHW)."""
+    stats: TensorStats
+    """Statistics of the (dequantized) values."""
+    histogram: Histogram
+    """Fixed-bin histogram of the (dequantized) values."""
+    quant: dict[str, Any] | None
+    """int8 only: dtype, per_channel, scale_min/max, zero_point_min/max, sqnr_db,
+    max_abs_err, clip_fraction (None where there is no float counterpart)."""
+
+
+def check_weight_variant(variant: str) -> None:
+    if variant not in WEIGHT_VARIANTS:
+        raise UsageError(f"cannot read weights of variant {variant!r}; use one of "
+                         f"{', '.join(WEIGHT_VARIANTS)}")
+
+
+def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = None,
+                   opts: V.VariantOptions | None = None) -> tuple[WeightReport, ...]:
+    """Every parameter of every layer (or of ``layer``) of ``variant``, model order (cached)."""
+    opts = opts or V.VariantOptions()
+    check_weight_variant(variant)
+    layers = layer_map(ws, opts.opset)
+    if layer is not None:
+        find_layer(layers, layer)
+    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)}, WEIGHT_LIBRARIES)
+    hit = ws.cache.load(WEIGHTS_STAGE, key)
+    reports: tuple[WeightReport, ...] | None = None
+    if hit is not None:
+        try:
+            reports = tuple(_from_dict(d) for d in hit[1]["reports"])
+        except (KeyError, TypeError, ValueError):
+            reports = None
+    if reports is None:
+        reports = _build(ws, variant, opts, layers)
+        ws.cache.save(WEIGHTS_STAGE, key, {}, {"variant": variant,
+                                               "reports": [_to_dict(r) for r in reports]})
+    return tuple(r for r in reports if layer is None or r.layer == layer)
+
+
+def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = None,
+                  ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    """(layer, param, values, int8 detail) of every parameter, uncached (imports frameworks).
+
+    For int8 variants ``values`` are dequantized and the detail holds the raw integers
+    (``q``), scales, zero points and the float counterpart (``float``).
+    """
+    opts = opts or V.VariantOptions()
+    check_weight_variant(variant)
+    layers = layer_map(ws, opts.opset)
+    known = {x.name for x in layers}
+    if variant == "keras":
+        return _keras_weights(ws)
+    if variant == "onnx":
+        return [(ly, p, a, None) for ly, p, a in _onnx_float(ws.onnx_path(opts.opset), known)]
+    if variant == "torch":
+        from engine.convert import onnx_to_torch
+
+        return _torch_weights(onnx_to_torch(ws.onnx_path(opts.opset)), known, None)
+    from engine import quantize
+
+    if variant == "torch-int8":
+        from engine.convert import onnx_to_torch
+
+        ref = onnx_to_torch(ws.onnx_path(opts.opset))
+        return _torch_weights(quantize.torch_quantized_module(ws, opts), known, ref)
+    return _qdq_weights(quantize.onnx_quantized_path(ws, variant, opts),
+                        ws.onnx_path(opts.opset), known)
+
+
+def _build(ws: Workspace, variant: str, opts: V.VariantOptions,
+           layers: tuple[LayerInfo, ...]) -> tuple[WeightReport, ...]:
+    order = {x.name: x.index for x in layers}
+    rows = []
+    for lay, param, values, detail in weight_arrays(ws, variant, opts):
+        rows.append(WeightReport(lay, variant, param, tuple(int(d) for d in values.shape),
+                                 tensor_stats(values), histogram(values), _quant(detail)))
+    params_order = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
+    rows.sort(key=lambda r: (order.get(r.layer, 1 << 20),
+                             params_order.index(r.param) if r.param in params_order else 99))
+    return tuple(rows)
+
+
+def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    if detail is None:
+        return None
+    q, scale, zero = detail["q"], np.atleast_1d(detail["scale"]), np.atleast_1d(detail["zero"])
+    out: dict[str, Any] = {
+        "dtype": str(q.dtype), "per_channel": bool(scale.size > 1),
+        "scale_min": float(scale.min()), "scale_max": float(scale.max()),
+        "zero_point_min": int(zero.min()), "zero_point_max": int(zero.max()),
+        "sqnr_db": None, "max_abs_err": None, "clip_fraction": None,
+    }
+    if q.dtype in (np.int8, np.uint8) and q.size:
+        lo, hi = (0, 255) if q.dtype == np.uint8 else (-INT8_CLIP, INT8_CLIP)
+        out["clip_fraction"] = float(np.count_nonzero((q <= lo) | (q >= hi))) / q.size
+    ref = detail.get("float")
+    if ref is not None and ref.shape == detail["values"].shape:
+        diff = compare_tensors(ref, detail["values"])
+        out["sqnr_db"], out["max_abs_err"] = diff.sqnr_db, diff.max_abs_diff
+    return out
+
+
+# -- readers --------------------------------------------------------------------------------
+def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, None]]:
+    from engine.convert import load_keras
+
+    model = load_keras(ws.model_path)
+    out = []
+    for lay in model.layers:
+        for w in lay.weights:
+            param = w.name.split("/")[-1].split(":")[0]
+            out.append((lay.name, param, np.array(w.numpy(), dtype=np.float32), None))
+    return out
+
+
+def _param_of(node: Any, position: int) -> str:
+    if node.op_type in ("Conv", "MatMul", "Gemm"):
+        return "kernel" if position == 1 else "bias"
+    return "bias"
+
+
+def _onnx_float(path: Any, known: set[str]) -> list[tuple[str, str, np.ndarray]]:
+    onnx = frameworks.onnx()
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        owner = keras_layer_of_tensor(node.name, known)
+        if owner is None:
+            continue
+        for pos, name in enumerate(node.input):
+            if name in inits and pos > 0 and node.op_type in ("Conv", "MatMul", "Gemm", "Add"):
+                out.append((owner, _param_of(node, pos),
+                            numpy_helper.to_array(inits[name]).astype(np.float32)))
+    return out
+
+
+def _qdq_weights(path: Any, float_path: Any, known: set[str],
+                 ) -> list[tuple[str, str, np.ndarray, dict[str, Any]]]:
+    onnx = frameworks.onnx()
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    fmodel = onnx.load(str(float_path))
+    finits = {i.name: numpy_helper.to_array(i) for i in fmodel.graph.initializer}
+    consumers: dict[str, tuple[Any, int]] = {}
+    for node in model.graph.node:
+        for pos, name in enumerate(node.input):
+            consumers.setdefault(name, (node, pos))
+    out = []
+    for node in model.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
+            continue
+        owner = keras_layer_of_tensor(node.name, known)
+        user = consumers.get(node.output[0])
+        if owner is None or user is None:
+            continue
+        q = inits[node.input[0]]
+        scale = inits[node.input[1]].astype(np.float64)
+        zero = inits[node.input[2]] if len(node.input) > 2 else np.zeros_like(scale, np.int64)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        shape = [1] * q.ndim
+        if scale.size > 1:
+            shape[axis] = scale.size
+        values = ((q.astype(np.float64) - zero.reshape(shape)) * scale.reshape(shape))
+        values = values.astype(np.float32)
+        base = node.input[0].removesuffix("_quantized")
+        ref = finits.get(base, finits.get(node.output[0]))
+        out.append((owner, _param_of(*user), values,
+                    {"q": q, "scale": scale, "zero": zero, "values": values,
+                     "float": None if ref is None else ref.astype(np.float32)}))
+    return out
+
+
+def _torch_weights(module: Any, known: set[str], ref: Any | None,
+                   ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    torch = frameworks.torch()
+    ref_mods = dict(ref.named_modules()) if ref is not None else {}
+    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
+    for name, m in module.named_modules():
+        owner = keras_layer_of_tensor(name.split(".")[0], known)
+        if owner is None or list(m.children()):
+            continue
+        w = getattr(m, "weight", None)
+        if callable(w) and not isinstance(w, torch.nn.Parameter):  # quantized module
+            qw = w()
+            values = qw.dequantize().float().numpy().copy()
+            if qw.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+                scale = qw.q_per_channel_scales().numpy()
+                zero = qw.q_per_channel_zero_points().numpy()
+            else:
+                scale, zero = np.array([qw.q_scale()]), np.array([qw.q_zero_point()])
+            rm = ref_mods.get(name)
+            fw = getattr(rm, "weight", None)
+            out.append((owner, "kernel", values, {
+                "q": qw.int_repr().numpy().copy(), "scale": scale, "zero": zero,
+                "values": values,
+                "float": None if fw is None else fw.detach().float().numpy().copy()}))
+            b = m.bias() if callable(getattr(m, "bias", None)) else None
+            if b is not None:
+                out.append((owner, "bias", b.detach().float().numpy().copy(), None))
+            continue
+        for pname, p in m.named_parameters(recurse=False):
+            out.append((owner, "kernel" if pname == "weight" else pname,
+                        p.detach().float().numpy().copy(), None))
+    return out
+
+
+# -- cache (de)serialisation ----------------------------------------------------------------
+def _to_dict(r: WeightReport) -> dict[str, Any]:
+    return {"layer": r.layer, "variant": r.variant, "param": r.param, "shape": list(r.shape),
+            "stats": r.stats.to_dict(), "histogram": r.histogram.to_dict(), "quant": r.quant}
+
+
+def _from_dict(d: dict[str, Any]) -> WeightReport:
+    h = d["histogram"]
+    return WeightReport(d["layer"], d["variant"], d["param"], tuple(d["shape"]),
+                        TensorStats(**d["stats"]),
+                        Histogram(np.asarray(h["counts"], np.int64),
+                                  np.asarray(h["edges"], np.float64)), d["quant"])
