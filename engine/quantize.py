@@ -407,13 +407,15 @@ def state_dict_bytes(module: Any) -> int:
 
 
 def torch_structure(module: Any) -> dict[str, Any]:
-    """Quantized and float modules of a torch-int8 model, by name."""
-    quantized, float_ = [], []
+    """The int8 modules of a torch-int8 model (name -> class) and the float ones with weights."""
+    quantized: dict[str, str] = {}
+    float_: list[str] = []
     for name, m in module.named_modules():
         kind = type(m).__module__
-        if not name or not list(m.parameters(recurse=False)) and "quantized" not in kind:
-            continue
-        (quantized if "quantized" in kind else float_).append(name)
+        if kind.startswith("torch.ao.nn") and ".quantized" in kind:
+            quantized[name] = type(m).__name__
+        elif name and list(m.parameters(recurse=False)):
+            float_.append(name)
     return {"quantized_modules": quantized, "float_modules": float_}
 
 
