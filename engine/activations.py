@@ -432,7 +432,7 @@ class _KerasCapturer:
         return got, got[self.probs_layer][0].copy()
 
 
-def _check_variant(variant: str) -> None:
+def check_variant(variant: str) -> None:
     if variant not in CAPTURE_VARIANTS:
         raise UsageError(f"cannot capture activations of variant {variant!r}; use one of "
                          f"{', '.join(CAPTURE_VARIANTS)}")
@@ -441,7 +441,7 @@ def _check_variant(variant: str) -> None:
 def _open_capturer(ws: Workspace, variant: str, opts: V.VariantOptions,
                    layers: tuple[LayerInfo, ...]) -> tuple[Any, tuple[str, ...]]:
     """A loaded capturer and the Keras names it produces (model order, input first)."""
-    _check_variant(variant)
+    check_variant(variant)
     input_name = layers[0].name
     if variant == "keras":
         names = tuple(x.name for x in layers)
@@ -518,7 +518,7 @@ def capture_activations(
 ) -> ActivationSet:
     """Every materialised layer's output (NHWC) of ``variant`` on ``spec``'s images (cached)."""
     opts = opts or V.VariantOptions()
-    _check_variant(variant)
+    check_variant(variant)
     if len(spec) == 0:
         raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
     layers = layer_map(ws, opts.opset)
@@ -573,7 +573,7 @@ def compare_activations(
     """
     opts = opts or V.VariantOptions()
     for v in (a, b):
-        _check_variant(v)
+        check_variant(v)
     if len(spec) == 0:
         raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
     layers = layer_map(ws, opts.opset)
@@ -607,9 +607,10 @@ def compare_activations(
     skipped = tuple(x.name for x in layers if x.name not in acc)
     first = next((r.name for r in rows if r.below_threshold), None)
     notes = list(spec.notes)
-    for s in skipped:
-        where = [v for v, names in ((a, names_a), (b, names_b)) if s not in names]
-        notes.append(f"{s}: not materialised in {' and '.join(where)}; not compared")
+    for v, names in ((a, names_a), (b, names_b)):
+        absent = [s for s in skipped if s not in names]
+        if absent:
+            notes.append(f"not materialised in {v}, not compared: {', '.join(absent)}")
     report = ComparisonReport(a, b, spec.text, threshold_db, tuple(rows), first, len(spec),
                               skipped, tuple(notes), LAYOUT)
     ws.cache.save(COMPARE_STAGE, key, {}, {"report": _report_to_dict(report)})

@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def rows_json(rep: A.ComparisonReport) -> list[dict[str, Any]]:
     return [{"name": r.name, "shape": list(r.shape), **{k: r.a[k] for k in SUMMARY},
-             **r.diff.to_dict(), "below_threshold": r.below_threshold,
+             **r.diff.to_dict(), "exact": r.diff.sqnr_db == math.inf,
+             "below_threshold": r.below_threshold,
              "b": {k: r.b[k] for k in SUMMARY}} for r in rep.layers]
 
 
