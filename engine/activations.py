@@ -10,7 +10,9 @@ How each framework is read:
   manager that removes every handle in ``finally``; captured tensors are detached numpy
   copies (int8 ones dequantized, their scale and zero point kept for the saturation share).
 - ONNX Runtime (float and QDQ): the intermediate tensors are added as graph outputs on an
-  in-memory copy of the model.
+  in-memory copy of the model (for QDQ, the integer QuantizeLinear outputs, dequantized
+  here). Graph outputs stop some of ORT's fusions (Conv+Relu), so the final probabilities
+  can differ from a plain session's by float rounding (~1e-7; one output LSB for int8).
 - Keras: a sub-model whose outputs are all layer outputs.
 
 Layers not materialised: BatchNorm is folded into the Conv before it in ONNX and PyTorch,
