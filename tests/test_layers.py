@@ -11,7 +11,12 @@ import pytest
 from engine import convert
 from engine.errors import UsageError
 from engine.layers import (
-    BLOCKS, INPUT_OF, find_layer, layer_map, qdq_targets, quantized_layer_map,
+    BLOCKS,
+    INPUT_OF,
+    find_layer,
+    layer_map,
+    qdq_targets,
+    quantized_layer_map,
 )
 from engine.workspace import Workspace
 

@@ -9,7 +9,12 @@ import pytest
 
 from engine.errors import UsageError
 from engine.stats import (
-    HIST_BINS, compare_tensors, diff_sums, histogram, moments, tensor_stats,
+    HIST_BINS,
+    compare_tensors,
+    diff_sums,
+    histogram,
+    moments,
+    tensor_stats,
 )
 
 REL = 1e-9
