@@ -143,14 +143,14 @@ def parse_input(ws: Workspace, text: str) -> InputSpec:
             raise UsageError(f"{spec!r}: range end {hi} is before its start {lo}; use A <= B")
         pos = {int(v): i for i, v in enumerate(ws.test_set.indices)}
         wanted = range(lo, hi + 1)
-        rows = [pos[i] for i in wanted if i in pos]
+        present = [pos[i] for i in wanted if i in pos]
         absent = [i for i in wanted if i not in pos]
-        if not rows:
+        if not present:
             raise UsageError(f"{spec!r}: none of test images {lo}-{hi} are in this copy of the "
                              "data; choose another range")
         notes = (f"{len(absent)} of {len(wanted)} indices absent from this copy "
                  f"({', '.join(map(str, absent[:10]))}); skipped",) if absent else ()
-        return _from_rows(ws, spec, np.asarray(rows), notes)
+        return _from_rows(ws, spec, np.asarray(present), notes)
     if kind == "indices" and arg:
         wanted_arr = load_index_array(Path(arg))
         lo, hi = OFFICIAL_TEST_RANGE

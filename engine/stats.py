@@ -74,7 +74,7 @@ def tensor_stats(x: np.ndarray) -> TensorStats:
         flat = flat[finite]
     n = int(flat.size)
     if n == 0:
-        return TensorStats(0, *([_NAN] * 11), nonfinite=nonfinite)  # type: ignore[arg-type]
+        return TensorStats(0, *([_NAN] * 11), nonfinite=nonfinite)  # type: ignore[arg-type, misc]
     mean = float(flat.mean())
     std = float(np.sqrt(np.mean((flat - mean) ** 2)))
     pcts = np.percentile(flat, PERCENTILES)

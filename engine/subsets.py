@@ -11,7 +11,9 @@ from engine.errors import DataError, UsageError
 from engine.types import Dataset
 from engine.workspace import Workspace
 
-SUBSET_HELP = "all | mlperf-perf | mlperf-calib | class:NAME | first:N | stratified:N[:SEED] | indices:FILE.npy"
+SUBSET_HELP = (
+    "all | mlperf-perf | mlperf-calib | class:NAME | first:N | stratified:N[:SEED] | indices:FILE.npy"
+)
 
 
 def load_index_array(path: Path) -> np.ndarray:

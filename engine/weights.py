@@ -152,11 +152,11 @@ def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # -- readers --------------------------------------------------------------------------------
-def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, None]]:
+def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
     from engine.convert import load_keras
 
     model = load_keras(ws.model_path)
-    out = []
+    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
     for lay in model.layers:
         for w in lay.weights:
             param = w.name.split("/")[-1].split(":")[0]
@@ -189,7 +189,7 @@ def _onnx_float(path: Any, known: set[str]) -> list[tuple[str, str, np.ndarray]]
 
 
 def _qdq_weights(path: Any, float_path: Any, known: set[str],
-                 ) -> list[tuple[str, str, np.ndarray, dict[str, Any]]]:
+                 ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
     onnx = frameworks.onnx()
     from onnx import numpy_helper
 
@@ -201,7 +201,7 @@ def _qdq_weights(path: Any, float_path: Any, known: set[str],
     for node in model.graph.node:
         for pos, name in enumerate(node.input):
             consumers.setdefault(name, (node, pos))
-    out = []
+    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
     for node in model.graph.node:
         if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
             continue
