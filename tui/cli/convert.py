@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         "model": str(ws.model_path), "model_sha256": ws.model_sha, "opset": args.opset,
         "onnx": str(onnx_path), "onnx_cached": cached, "onnx_seconds": round(t1 - t0, 3),
         "torch_modules": sum(1 for _ in module.modules()) - 1,
-        "torch_params": sum(p.numel() for p in module.parameters()),
+        "torch_weights": sum(v.numel() for v in module.state_dict().values()),
         "torch_seconds": round(t2 - t1, 3),
     }
     if args.json:
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         src = "cache hit" if cached else f"converted in {result['onnx_seconds']} s"
         out_console.print(f"ONNX    {onnx_path} ({src})")
-        out_console.print(f"PyTorch {result['torch_modules']} modules, {result['torch_params']} "
-                          f"parameters (onnx2torch, {result['torch_seconds']} s)")
+        out_console.print(f"PyTorch {result['torch_modules']} modules, {result['torch_weights']:,} "
+                          "weights incl. graph constants (BatchNorm folded into the convs; "
+                          f"onnx2torch, {result['torch_seconds']} s)")
     return 0
