@@ -104,15 +104,10 @@ def find_model(
 ) -> Path:
     """The Keras .h5 model: --model > $R8_MODEL > standard places > download."""
     env = os.environ if env is None else env
-    explicit = flag or env.get("R8_MODEL")
+    explicit = _explicit(flag, env, "--model", "R8_MODEL", Path.is_file, "model file",
+                         "pretrainedResnet.h5")
     if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            src = "--model" if flag else "R8_MODEL"
-            raise AssetNotFoundError(
-                f"model file {p} (from {src}) does not exist; point {src} at pretrainedResnet.h5"
-            )
-        return p
+        return explicit
     searched = model_candidates()
     downloaded = user_cache_dir(env) / "assets" / "pretrainedResnet.h5"
     for p in [*searched, downloaded]:
@@ -132,16 +127,10 @@ def find_data_dir(
 ) -> Path:
     """The cifar-10-batches-py folder: --data-dir > $R8_DATA_DIR > standard places > download."""
     env = os.environ if env is None else env
-    explicit = flag or env.get("R8_DATA_DIR")
+    explicit = _explicit(flag, env, "--data-dir", "R8_DATA_DIR", Path.is_dir, "data folder",
+                         "a cifar-10-batches-py folder")
     if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_dir():
-            src = "--data-dir" if flag else "R8_DATA_DIR"
-            raise AssetNotFoundError(
-                f"data folder {p} (from {src}) does not exist; point {src} at a "
-                "cifar-10-batches-py folder"
-            )
-        return p
+        return explicit
     searched = data_candidates()
     downloaded = user_cache_dir(env) / "data" / "cifar-10-batches-py"
     for p in [*searched, downloaded]:
@@ -153,6 +142,26 @@ def find_data_dir(
     _fetch(CIFAR_DOWNLOAD, tarball, searched, "CIFAR-10", "--data-dir/R8_DATA_DIR", on_progress)
     _extract_cifar(tarball, downloaded.parent)
     return downloaded
+
+
+def _explicit(
+    flag: str | Path | None,
+    env: Mapping[str, str],
+    flag_name: str,
+    env_name: str,
+    exists: Callable[[Path], bool],
+    what: str,
+    expected: str,
+) -> Path | None:
+    """The path given by flag or environment (checked), or None when neither is set."""
+    given = flag or env.get(env_name)
+    if not given:
+        return None
+    p = Path(given).expanduser()
+    if not exists(p):
+        src = flag_name if flag else env_name
+        raise AssetNotFoundError(f"{what} {p} (from {src}) does not exist; point {src} at {expected}")
+    return p
 
 
 def find_index_file(

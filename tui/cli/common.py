@@ -7,7 +7,7 @@ import json
 import math
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -75,6 +75,27 @@ def progress(enabled: bool = True) -> Iterator[tuple[ProgressFn, threading.Event
 
     with bar:
         yield on_progress, cancel
+
+
+def emit(
+    args: argparse.Namespace,
+    rep: Any,
+    to_json: Callable[[Any], Any],
+    print_tables: Callable[[Any], None],
+    write_tables: Callable[[Any, Path], list[Path]],
+) -> int:
+    """The one output path of table commands: --csv DIR, then --json or notes + rich tables."""
+    if args.csv:
+        for path in write_tables(rep, Path(args.csv)):
+            if not args.json:
+                out_console.print(f"wrote {path}")
+    if args.json:
+        print_json(to_json(rep))
+        return 0
+    for line in rep.notes:
+        notice(line)
+    print_tables(rep)
+    return 0
 
 
 def jsonable(obj: Any) -> Any:

@@ -16,10 +16,9 @@ from engine.types import CLASS_NAMES
 from tui.cli import quant_options
 from tui.cli.common import (
     add_device_options,
-    notice,
+    emit,
     out_console,
     pct,
-    print_json,
     progress,
     variant_options,
     workspace,
@@ -122,14 +121,4 @@ def run(args: argparse.Namespace) -> int:
     opts = variant_options(args, quant_options.from_args(args))
     with progress(not args.json) as (on_progress, cancel):
         rep = R.variants_report(ws, names, dataset, opts, on_progress, cancel)
-    if args.csv:
-        for path in write_tables(rep, Path(args.csv)):
-            if not args.json:
-                out_console.print(f"wrote {path}")
-    if args.json:
-        print_json(report_json(rep))
-        return 0
-    for line in rep.notes:
-        notice(line)
-    print_tables(rep)
-    return 0
+    return emit(args, rep, report_json, print_tables, write_tables)
