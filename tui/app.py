@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import CancelledError, R8Error
 from engine.export import write_csv
+from tui import stderr_fd
 from tui.commands import R8Commands
 from tui.messages import StageFailed, StageFinished, StageProgress
 from tui.screens.accuracy import AccuracyPane
@@ -57,8 +58,8 @@ class R8App(App[None]):
         Binding("4,a", "show('accuracy')", "Accuracy", show=False),
         Binding("v", "cycle_variant", "Variant"),
         Binding("w", "cycle_view", "W/B/Act"),
-        Binding("n", "step_input(1)", "Next"),
-        Binding("p", "step_input(-1)", "Prev"),
+        Binding("n", "step_input(1)", "Next input"),
+        Binding("p", "step_input(-1)", "Previous input", show=False),
         Binding("o", "open_input_prompt", "Open input", show=False),
         Binding("x", "random_input", "Random input", show=False),
         Binding("c", "cycle_metric", "Colour tree by metric", show=False),
@@ -78,6 +79,7 @@ class R8App(App[None]):
         self.view = VIEWS[0]
         self._random_seed = 0
         self._job_cancels: dict[str, threading.Event] = {}
+        self._job_keys: dict[str, Hashable] = {}
         self._jobs_running: dict[Worker[Any], str] = {}
 
     # -- layout -------------------------------------------------------------------------------
@@ -97,6 +99,7 @@ class R8App(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        stderr_fd.install()
         self.show_context()
         self.active_pane.refresh_data()
 
@@ -138,10 +141,14 @@ class R8App(App[None]):
         every running job through the threading.Event the engine checks between batches.
         """
         old = self._job_cancels.get(stage)
+        if old is not None and not old.is_set() and self._job_keys.get(stage) == key and any(
+                w.name == stage and w.is_running for w in self._jobs_running):
+            return  # the same work is already running
         if old is not None:
             old.set()
         cancel = threading.Event()
         self._job_cancels[stage] = cancel
+        self._job_keys[stage] = key
 
         def on_progress(done: int, total: int, what: str) -> None:
             target.post_message(StageProgress(stage, done, total, what))
@@ -196,11 +203,11 @@ class R8App(App[None]):
         return list(self._jobs_running.values())
 
     def action_cancel_jobs(self) -> None:
-        if not self._jobs_running:
-            return
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
         for event in self._job_cancels.values():
             event.set()
-        self.notify("cancelling…", timeout=2)
+        if busy:
+            self.notify("cancelling…", timeout=2)
 
     def action_reload(self) -> None:
         self.active_pane.refresh_data()
@@ -208,8 +215,13 @@ class R8App(App[None]):
     # -- state --------------------------------------------------------------------------------
 
     def action_show(self, screen: str) -> None:
-        if screen in SCREENS:
-            self.tabs.active = screen
+        """Show a screen and focus its main widget (focus left in a hidden tab would pull
+        TabbedContent back to that tab)."""
+        if screen not in SCREENS or self.tabs.active == screen:
+            return
+        self.screen.set_focus(None)
+        self.tabs.active = screen
+        self.call_after_refresh(self.active_pane.focus_default)
 
     def action_cycle_variant(self) -> None:
         names = self.session.variants
@@ -236,7 +248,7 @@ class R8App(App[None]):
         self.input_text = text
         self.show_context()
         if switch and self.tabs.active != "input":
-            self.tabs.active = "input"  # refreshes through TabActivated
+            self.action_show("input")  # refreshes through TabActivated
         else:
             self.active_pane.refresh_data()
 
@@ -254,7 +266,7 @@ class R8App(App[None]):
         def chosen(name: str | None) -> None:
             if not name:
                 return
-            self.tabs.active = "model"
+            self.action_show("model")
             if not self.model_pane.find(name):
                 self.notify(f"no layer matches {name!r}; try one of {', '.join(names[:6])}, …",
                             severity="warning")

@@ -14,7 +14,7 @@ from tui.messages import StageFinished
 from tui.screens.base import Pane, pct
 from tui.widgets.table import R8Table
 
-BAR_WIDTH = 10
+BAR_WIDTH = 8
 
 
 def size_text(n: int | None) -> str:
@@ -112,8 +112,10 @@ class AccuracyPane(Pane):
             ["variant", "accuracy", "Δ points", "size", "agreement", "flipped"],
             variant_rows(rep),
             [None, pct, lambda v: f"{v:+.2f}", size_text, pct, None])
-        self.variants_table.focus()
-        self.show_variant(0)
+        first = next((i for i, r in enumerate(rep.rows) if r.variant != rep.baseline), 0)
+        self.focus_if_active(self.variants_table)
+        self.variants_table.move_cursor(row=first)
+        self.show_variant(first)
 
     @on(DataTable.RowHighlighted, "#accuracy-variants")
     def _variant_highlighted(self, event: DataTable.RowHighlighted) -> None:

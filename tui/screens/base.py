@@ -6,6 +6,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 from tui.messages import StageFailed
@@ -28,6 +29,21 @@ class Pane(Vertical):
 
     def start(self, stage: str, key: Hashable, job: Job, label: str) -> None:
         self.r8.start_job(self, stage, key, job, label)
+
+    @property
+    def is_active(self) -> bool:
+        return self.r8.tabs.active == (self.id or "").removesuffix("-pane")
+
+    def focus_if_active(self, widget: Widget) -> None:
+        """Focus ``widget`` unless another tab is shown (focus would switch tabs)."""
+        if self.is_active:
+            widget.focus()
+
+    def focus_default(self) -> None:
+        """Focus the pane's first focusable widget (the tree or the main table)."""
+        first = next((w for w in self.query("*") if w.focusable), None)
+        if first is not None:
+            first.focus()
 
     def tables(self) -> list[R8Table]:
         return list(self.query(R8Table))

@@ -116,7 +116,7 @@ class ModelPane(Pane):
         if event.stage == "model":
             self.layer_infos = event.result
             self.show_message("")
-            self.layer_tree.focus()
+            self.focus_if_active(self.layer_tree)
             self.refresh_data()
             return
         self.show_tree()

@@ -91,8 +91,8 @@ class LayerTree(Tree[Any]):
             self._layer_nodes[layer.name] = self._blocks[layer.block].add_leaf(layer.name, data=layer)
         self.root.expand()
         if layers:
-            first = self._layer_nodes[layers[0].name]
-            self.call_after_refresh(self.move_cursor, first)
+            start = next((x for x in layers if x.params), layers[0])
+            self.call_after_refresh(self.move_cursor, self._layer_nodes[start.name])
 
     @property
     def layer_names(self) -> list[str]:

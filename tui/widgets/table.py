@@ -48,11 +48,12 @@ class R8Table(DataTable):
              keys: Sequence[str] | None = None) -> None:
         """Replace the contents; ``formats`` render each column (default: fmt_value)."""
         cursor = self.cursor_row
-        self.clear(columns=True)
+        same_columns = list(header) == self.header and bool(self.values) == bool(rows)
+        self.clear(columns=not same_columns)
         self.header = list(header)
         self.values = [list(r) for r in rows]
         fmts = list(formats or [None] * len(header))
-        for i, name in enumerate(header):
+        for i, name in enumerate(header if not same_columns else ()):
             numeric = bool(self.values) and isinstance(self.values[0][i], (int, float))
             self.add_column(Text(name, justify="right" if numeric else "left"), key=name)
         for n, row in enumerate(self.values):

@@ -1,0 +1,216 @@
+"""r8-tui driven by Pilot on the real engine, the real model and the real cached results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine import layers, weights
+from engine.workspace import Workspace
+from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tui.app import R8App
+from tui.commands import COMMANDS
+from tui.screens.help import HelpScreen
+from tui.screens.prompt import PromptScreen
+from tui.tui_main import main as tui_main
+
+
+@sync
+async def test_model_tree_navigation_and_find(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane = app.model_pane
+        await wait_until(pilot, lambda: pane.layer_infos)
+        await wait_idle(pilot)
+        assert app.tabs.active == "model"
+        first = pane.layer_tree.selected_layer
+        assert first is not None and first.params > 0
+        assert [n for n in pane.layer_tree.layer_names[:2]] == ["input_1", "conv2d"]
+        assert pane.stats.values, "statistics of the selected layer's weights"
+        assert pane.stats.header[:2] == ["stat", "kernel"]
+
+        await pilot.press("j")
+        await pilot.pause()
+        second = pane.layer_tree.selected_layer
+        assert second is not None and second.index == first.index + 1
+        assert second.name in str(pane.info.render())
+
+        await pilot.press("slash")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"conv2d_3", "enter")
+        await pilot.pause()
+        assert pane.layer_tree.selected_layer.name == "conv2d_3"
+        assert "model/conv2d_3/BiasAdd" in str(pane.info.render())
+        kernel = pane.stats.values[pane.stats.header.index("stat")]
+        assert kernel[0] == "count" and kernel[1] == 3 * 3 * 16 * 32
+
+        await pilot.press("w")  # biases
+        await pilot.pause()
+        assert app.view == "biases" and pane.stats.header == ["stat", "bias"]
+
+
+@sync
+async def test_switch_screens_by_number_and_letter(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.model_pane.layer_infos)
+        for key, tab in (("2", "input"), ("3", "layers"), ("4", "accuracy"), ("1", "model"),
+                         ("i", "input"), ("a", "accuracy"), ("m", "model")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.tabs.active == tab, key
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "Export" in screen_text(app)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await wait_idle(pilot)
+
+
+@sync
+async def test_change_variant_and_input(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one("#input-pane")
+        await wait_until(pilot, lambda: pane.shown is not None)
+        assert [r[0] for r in pane.table.values] == ["keras", "onnx"]
+        assert pane.shown.input == "test:0" and int(pane.shown.labels[0]) == 3  # a cat
+        assert pane.table.values[0][1] == "cat"
+
+        await pilot.press("n")
+        await wait_until(pilot, lambda: pane.shown.input == "test:1")
+        assert int(pane.shown.indices[0]) == 1
+        await pilot.press("p", "p")
+        await wait_until(pilot, lambda: app.input_text != "test:1")
+        await wait_idle(pilot)
+        assert app.input_text == "test:9999"  # wraps round to the last image
+
+        await pilot.press("v")
+        assert app.variant == "onnx"
+        assert "variant onnx" in screen_text(app)
+        await pilot.press("v")
+        assert app.variant == "keras"
+        await wait_idle(pilot)
+
+
+@sync
+async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
+    app = make_app(ws)
+    target = tmp_path / "predictions.csv"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one("#input-pane")
+        await wait_until(pilot, lambda: pane.shown is not None)
+        await pilot.press("e")
+        prompt = app.screen
+        assert isinstance(prompt, PromptScreen)
+        assert prompt.value == "r8-predictions.csv"
+        field = prompt.query_one("#prompt-input")
+        field.value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        shown = [list(r) for r in pane.table.values]
+    with target.open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["variant", "prediction", "p", "correct", "top-3"]
+    assert [r[0] for r in rows[1:]] == ["keras", "onnx"]
+    assert abs(float(rows[1][2]) - shown[0][2]) < 1e-6
+
+
+@sync
+async def test_escape_cancels_a_running_job(ws: Workspace) -> None:
+    seed = time.time_ns() % 1_000_000_000  # a fresh subset, so nothing is cached
+    app = make_app(ws, subset=f"stratified:5000:{seed}")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.press("4")
+        await wait_until(pilot, lambda: "evaluating variants" in " ".join(app.running_jobs),
+                         timeout=30)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        pane = app.query_one("#accuracy-pane")
+        assert pane.report is None
+        message = str(pane.query_one(".pane-message").render())
+        assert message.startswith("Cancelled") and "press r to retry" in message
+        assert not app.running_jobs
+        assert any(n.title == "cancelled" for n in app._notifications)
+
+
+@sync
+async def test_bad_model_path_shows_the_fix(ws: Workspace, tmp_path: Path) -> None:
+    app = make_app(ws, model=str(tmp_path / "missing.h5"))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_idle(pilot)
+        text = screen_text(app)
+        message = str(app.model_pane.query_one(".pane-message").render())
+        assert message.startswith("Error:") and "missing.h5" in message
+        assert "Traceback" not in text
+        assert any("missing.h5" in n.message for n in app._notifications)
+
+
+@sync
+async def test_accuracy_flipped_image_opens_on_input_screen(ws: Workspace) -> None:
+    app = make_app(ws, variants=("keras", "onnx-int8"), subset="first:500")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        pane = app.query_one("#accuracy-pane")
+        await wait_until(pilot, lambda: pane.report is not None)
+        assert [r[0] for r in pane.variants_table.values] == ["keras", "onnx-int8"]
+        assert pane.variants_table.cursor_row == 1
+        flipped = pane.flipped_table
+        assert flipped.values, "int8 flips some of 500 images"
+        index = flipped.values[0][0]
+        flipped.focus()
+        await pilot.pause()
+        assert app.focused is flipped
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.tabs.active == "input" and app.input_text == f"test:{index}"
+        await wait_idle(pilot)
+
+
+def test_command_palette_names_every_action() -> None:
+    bound = {b.action.split("(")[0] for b in R8App.BINDINGS}
+    actions = {action.split("(")[0] for _, _, action in COMMANDS}
+    assert all(":" in name for name, _, _ in COMMANDS)
+    assert bound <= actions | {"show"}
+    for action in actions:
+        assert hasattr(R8App, f"action_{action}"), action
+
+
+def test_bad_flag_is_one_line_error(capsys) -> None:
+    assert tui_main(["--variants", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("r8-tui: error: unknown variant 'nope'") and err.count("\n") == 1
+
+
+WARM_START = """
+import asyncio, json, sys, time
+from tui.app import R8App
+from tui.session import Session
+
+async def main():
+    app = R8App(Session(cache_dir=sys.argv[1], download=False, variants=("keras", "onnx")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        t0 = time.monotonic()
+        while not (app.model_pane.layer_infos and app.model_pane.stats.values):
+            await pilot.pause(0.02)
+            assert time.monotonic() - t0 < 60, "no layer map"
+        heavy = [m for m in ("tensorflow", "torch", "onnxruntime", "tf_keras") if m in sys.modules]
+        print(json.dumps({"heavy": heavy, "layers": len(app.model_pane.layer_infos)}))
+
+asyncio.run(main())
+"""
+
+
+def test_warm_start_imports_no_framework(ws: Workspace) -> None:
+    layers.layer_map(ws)  # make sure the cache is warm
+    weights.weight_reports(ws, "keras")
+    out = subprocess.run([sys.executable, "-c", WARM_START, str(ws.cache_dir)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "layers": 30}
