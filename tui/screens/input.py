@@ -45,8 +45,8 @@ class InputPane(Pane):
         yield Static("", classes="pane-message")
         with Horizontal(id="input-body"):
             with Vertical(id="input-left"):
-                yield ImageView(id="input-image")
                 yield Static("", id="input-label")
+                yield ImageView(id="input-image")
             yield R8Table("predictions", id="input-predictions", title="predictions")
 
     @property
@@ -83,8 +83,8 @@ class InputPane(Pane):
         label = int(preds.labels[0]) if len(preds.labels) else -1
         index = int(preds.indices[0]) if len(preds.indices) else -1
         where = f"official test index {index}" if index >= 0 else "seeded random pixels"
-        more = f"\n(first of {len(preds.images)} images)" if len(preds.images) > 1 else ""
-        self.label.update(f"[b]{preds.input}[/]\nlabel: [b]{class_name(label)}[/]\n{where}{more}")
+        more = f" (first of {len(preds.images)})" if len(preds.images) > 1 else ""
+        self.label.update(f"[b]{preds.input}[/]  label [b]{class_name(label)}[/]{more}\n{where}")
         self.table.load(["variant", "prediction", "p", "correct", "top-3"],
                         prediction_rows(preds), [None, None, lambda v: "-" if v is None
                                                  else f"{v:.3f}", None, None])

@@ -30,7 +30,7 @@ class ImageView(Static):
     """Shows one 32x32 image in 32x16 cells."""
 
     DEFAULT_CSS = """
-    ImageView { width: 34; height: 18; border: round $secondary; }
+    ImageView { width: 32; height: 16; }
     """
 
     def show(self, image: np.ndarray | None) -> None:

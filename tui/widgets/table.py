@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 Cell = Any
@@ -47,6 +48,9 @@ class R8Table(DataTable):
              formats: Sequence[Formatter | None] | None = None,
              keys: Sequence[str] | None = None) -> None:
         """Replace the contents; ``formats`` render each column (default: fmt_value)."""
+        if list(header) == self.header and len(rows) == len(self.values) and rows and not keys:
+            self._update_in_place(rows, formats)
+            return
         cursor = self.cursor_row
         same_columns = list(header) == self.header and bool(self.values) == bool(rows)
         self.clear(columns=not same_columns)
@@ -66,6 +70,20 @@ class R8Table(DataTable):
             self.add_row(*cells, key=keys[n] if keys else None)
         if self.values:
             self.move_cursor(row=min(cursor, len(self.values) - 1))
+
+    def _update_in_place(self, rows: Sequence[Sequence[Cell]],
+                         formats: Sequence[Formatter | None] | None) -> None:
+        """Same shape: rewrite only the cells that changed (no relayout of the table)."""
+        fmts = list(formats or [None] * len(self.header))
+        for r, (old, new) in enumerate(zip(self.values, rows, strict=True)):
+            for c, (a, b) in enumerate(zip(old, new, strict=True)):
+                if a is b or (type(a) is type(b) and a == b):
+                    continue
+                shown = (fmts[c] or fmt_value)(b)
+                if isinstance(shown, str) and isinstance(b, (int, float)):
+                    shown = Text(shown, justify="right")
+                self.update_cell_at(Coordinate(r, c), shown, update_width=True)
+        self.values = [list(r) for r in rows]
 
     def selected_row(self) -> list[Cell] | None:
         if not self.values or not 0 <= self.cursor_row < len(self.values):

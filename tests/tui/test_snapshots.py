@@ -1,0 +1,49 @@
+"""Snapshots of the main screens (pytest-textual-snapshot), on the real engine's cached results.
+
+Update after an intended change with: pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from engine.workspace import Workspace
+from tests.tui.conftest import make_app, wait_idle, wait_until
+
+SIZE = (100, 30)
+
+
+async def _settle(pilot: Pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.model_pane.layer_infos)  # type: ignore[attr-defined]
+    await wait_idle(pilot)
+
+
+def test_model_screen(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("j", "j", "j")  # conv2d -> conv2d_1
+        await wait_idle(pilot)
+
+    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_input_screen(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: pilot.app.query_one("#input-pane").shown is not None)
+        await wait_idle(pilot)
+
+    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_accuracy_screen(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("4")
+        await wait_until(pilot, lambda: pilot.app.query_one("#accuracy-pane").report is not None)
+        await wait_idle(pilot)
+
+    app = make_app(ws, variants=("keras", "onnx", "onnx-int8"), subset="first:500")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
