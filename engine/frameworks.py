@@ -34,22 +34,25 @@ def tensorflow() -> ModuleType:
 
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 (C++ logging) for the duration; Python errors still raise."""
+    """Silence OS file descriptor 2 (where C++ logging writes) for the duration.
+
+    Uses fd 2 itself, not ``sys.stderr.fileno()``: a UI may replace sys.stderr with an object
+    without a real descriptor (Textual's returns -1). Python errors still raise normally.
+    """
     import sys
 
     try:
-        fd = sys.stderr.fileno()
+        sys.stderr.flush()
+        saved = os.dup(2)
     except (AttributeError, OSError, ValueError):
-        yield
+        yield  # no usable fd 2 (e.g. closed): nothing to silence
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, fd)
+        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, fd)
+        os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
 

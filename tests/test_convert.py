@@ -94,3 +94,18 @@ def test_other_architecture(tmp_path):
     tf_keras.Model(inp, out).save(p)
     with pytest.raises(ModelError, match="not the MLPerf Tiny ResNet8"):
         convert.load_keras(p)
+
+
+def test_quiet_stderr_survives_a_replaced_stderr(monkeypatch):
+    # Textual swaps sys.stderr for an object whose fileno() is -1; silencing must still work
+    import io
+
+    class Captured(io.StringIO):
+        def fileno(self) -> int:
+            return -1
+
+    monkeypatch.setattr("sys.stderr", Captured())
+    with frameworks._quiet_stderr():
+        import os
+
+        os.write(2, b"")  # fd 2 is /dev/null here, and valid

@@ -19,7 +19,6 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import CancelledError, R8Error
 from engine.export import write_csv
-from tui import stderr_fd
 from tui.commands import R8Commands
 from tui.messages import StageFailed, StageFinished, StageProgress
 from tui.screens.accuracy import AccuracyPane
@@ -99,7 +98,6 @@ class R8App(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        stderr_fd.install()
         self.show_context()
         self.active_pane.refresh_data()
 
