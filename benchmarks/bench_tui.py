@@ -75,7 +75,7 @@ async def layer_switch(cache_dir: str, presses: int,
             await pilot.pause(0.01)
         await pilot.pause(0.2)
         if screenshot:
-            await pilot.press("j", "j", "j")
+            await pilot.press("j", "j", "j", "j")  # conv2d_1: kernel histogram + stats
             await pilot.pause(0.2)
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             app.save_screenshot(Path(screenshot).name, path=str(Path(screenshot).parent))
