@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from textual.worker import WorkerState
+
 from engine import layers, weights
 from engine.workspace import Workspace
 from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
@@ -125,12 +127,14 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
 @sync
 async def test_escape_cancels_a_running_job(ws: Workspace) -> None:
     seed = time.time_ns() % 1_000_000_000  # a fresh subset, so nothing is cached
-    app = make_app(ws, subset=f"stratified:5000:{seed}")
+    # three float variants on 9,000 new images: several seconds of work even when warm
+    app = make_app(ws, variants=("keras", "onnx", "torch"), subset=f"stratified:9000:{seed}")
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        # Escape right after the job starts: with warm frameworks the evaluation of a fresh
-        # 5000-image subset takes about a second, so polling for it first could miss it.
         await pilot.press("4")
-        assert any("evaluating variants" in (w.description or "") for w in app.workers)
+        await wait_until(pilot, lambda: any(
+            "evaluating variants" in (w.description or "")
+            and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers),
+            timeout=30)
         await pilot.press("escape")
         await wait_idle(pilot)
         pane = app.query_one("#accuracy-pane")
