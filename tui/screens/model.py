@@ -156,7 +156,7 @@ class ModelPane(Pane):
         layer = self.layer_tree.selected_layer
         if layer is None:
             return
-        self.info.update(layer_info_text(layer))
+        self.info.update(layer_info_text(layer), layout=False)  # fixed height in app.tcss
         session, variant, view = self.r8.session, self.r8.variant, self.r8.view
         if view == "activations":
             acts = session.known("activations", variant, self.r8.input_text)

@@ -65,11 +65,12 @@ class PlotView(Static):
 
     def redraw(self) -> None:
         w, h = self.content_size
+        # the size comes from CSS, not from the content: redraw without a relayout
         if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-            self.update(self.note)
+            self.update(self.note, layout=False)
             return
         text = self.draw(w, h)
-        self.update(text if text is not None else self.note)
+        self.update(text if text is not None else self.note, layout=False)
 
     def on_resize(self) -> None:
         self.redraw()

@@ -82,7 +82,12 @@ class R8Table(DataTable):
                 shown = (fmts[c] or fmt_value)(b)
                 if isinstance(shown, str) and isinstance(b, (int, float)):
                     shown = Text(shown, justify="right")
-                self.update_cell_at(Coordinate(r, c), shown, update_width=True)
+                # widen a column only when the new text does not fit: a stable width keeps
+                # the table's virtual size, and so the screen's layout, unchanged
+                column = self.ordered_columns[c]
+                current = column.content_width if column.auto_width else column.width
+                fits = Text(shown).cell_len if isinstance(shown, str) else shown.cell_len
+                self.update_cell_at(Coordinate(r, c), shown, update_width=fits > current)
         self.values = [list(r) for r in rows]
 
     def selected_row(self) -> list[Cell] | None:
