@@ -13,6 +13,8 @@ import math
 import time
 
 from engine import activations as A
+from engine import compare as C
+from engine import inputs as I
 from engine.workspace import Workspace
 
 WARM_TARGET_S = 0.2
@@ -28,12 +30,12 @@ def main() -> None:
     p.add_argument("--int8", default="torch-int8")
     args = p.parse_args()
     ws = Workspace.open(cache_dir=args.cache_dir, download=False)
-    one = A.parse_input(ws, "test:3")
+    one = I.parse_input(ws, "test:3")
     A.capture_activations(ws, args.variant, one)  # fill the cache (cold)
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
-        spec = A.parse_input(ws, "test:3")
+        spec = I.parse_input(ws, "test:3")
         acts = A.capture_activations(ws, args.variant, spec)
         stats = A.activation_stats(acts)
         runs.append(time.perf_counter() - t0)
@@ -41,16 +43,16 @@ def main() -> None:
           f"best {1000 * min(runs):.1f} ms, median {1000 * sorted(runs)[2]:.1f} ms "
           f"(target {1000 * WARM_TARGET_S:.0f} ms)")
 
-    spec = A.parse_input(ws, SET_SPEC)
-    spec = A.InputSpec(spec.text + "[:500]", spec.images[:500], spec.labels[:500],
+    spec = I.parse_input(ws, SET_SPEC)
+    spec = I.InputSpec(spec.text + "[:500]", spec.images[:500], spec.labels[:500],
                        spec.indices[:500])
     for v in ("torch", args.int8):  # models converted / quantized beforehand
         A.capture_activations(ws, v, one)
     t0 = time.perf_counter()
-    rep = A.compare_activations(ws, "torch", args.int8, spec)
+    rep = C.compare_activations(ws, "torch", args.int8, spec)
     cold = time.perf_counter() - t0
     t0 = time.perf_counter()
-    A.compare_activations(ws, "torch", args.int8, spec)
+    C.compare_activations(ws, "torch", args.int8, spec)
     cached = time.perf_counter() - t0
     print(f"torch vs {args.int8} over {rep.n} images, {len(rep.layers)} layers: "
           f"{cold:.2f} s computed, {1000 * cached:.1f} ms from cache (target {SET_TARGET_S:g} s)")

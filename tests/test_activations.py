@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from engine import activations as A
+from engine import compare as C
 from engine import convert
+from engine import inputs as I
 from engine import variants as V
 from engine.errors import UsageError
 from engine.layers import find_layer, layer_map
@@ -24,8 +26,8 @@ INT8_MIN_DB = 10.0
 
 
 @pytest.fixture(scope="module")
-def one(ws: Workspace) -> A.InputSpec:
-    return A.parse_input(ws, "test:3")
+def one(ws: Workspace) -> I.InputSpec:
+    return I.parse_input(ws, "test:3")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -41,21 +43,21 @@ def one(ws: Workspace) -> A.InputSpec:
 ])
 def test_bad_inputs_are_one_line_errors(ws: Workspace, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
-        A.parse_input(ws, text)
+        I.parse_input(ws, text)
     assert "\n" not in str(info.value)
 
 
 def test_input_specs(ws: Workspace, tmp_path) -> None:
-    spec = A.parse_input(ws, "class:cat:2")
+    spec = I.parse_input(ws, "class:cat:2")
     cats = np.flatnonzero(ws.test_set.labels == 3)
     assert spec.indices[0] == ws.test_set.indices[cats[2]] and spec.labels[0] == 3
-    rnd = A.parse_input(ws, "random:7")
+    rnd = I.parse_input(ws, "random:7")
     assert rnd.images.shape == (1, 32, 32, 3) and rnd.labels[0] == -1
     assert 0 <= rnd.images.min() and rnd.images.max() <= 255
-    batch = A.parse_input(ws, "batch:test:715-725")
+    batch = I.parse_input(ws, "batch:test:715-725")
     assert 722 not in batch.indices and len(batch) == 10 and "722" in batch.notes[0]
     np.save(tmp_path / "idx.npy", np.array([5, 3]))
-    assert A.parse_input(ws, f"indices:{tmp_path / 'idx.npy'}").indices.tolist() == [5, 3]
+    assert I.parse_input(ws, f"indices:{tmp_path / 'idx.npy'}").indices.tolist() == [5, 3]
 
 
 def test_hooks_are_removed_even_on_error(ws: Workspace) -> None:
@@ -74,7 +76,7 @@ def test_hooks_are_removed_even_on_error(ws: Workspace) -> None:
     assert all(len(m._forward_hooks) == 0 for m in module.modules())
 
 
-def test_stats_match_numpy_on_captured_tensors(ws: Workspace, one: A.InputSpec) -> None:
+def test_stats_match_numpy_on_captured_tensors(ws: Workspace, one: I.InputSpec) -> None:
     acts = A.capture_activations(ws, "torch", one)
     assert acts.layout == "NHWC" and acts.tensors["activation_3"].shape == (1, 16, 16, 32)
     for s in A.activation_stats(acts):
@@ -92,7 +94,7 @@ def test_stats_match_numpy_on_captured_tensors(ws: Workspace, one: A.InputSpec) 
     assert relu.min() >= 0 and 0 < np.mean(relu == 0) < 1
 
 
-def test_capture_is_cached_and_matches_the_runner(ws: Workspace, one: A.InputSpec) -> None:
+def test_capture_is_cached_and_matches_the_runner(ws: Workspace, one: I.InputSpec) -> None:
     first = A.capture_activations(ws, "onnx", one)
     again = A.capture_activations(ws, "onnx", one)
     assert again.cached and again.layers == first.layers
@@ -103,29 +105,29 @@ def test_capture_is_cached_and_matches_the_runner(ws: Workspace, one: A.InputSpe
     assert "conv2d_3" in first.not_materialised and "conv2d_3" not in first.tensors
 
 
-def test_torch_and_onnx_float_agree_per_layer(ws: Workspace, one: A.InputSpec) -> None:
-    rep = A.compare_activations(ws, "torch", "onnx", one)
+def test_torch_and_onnx_float_agree_per_layer(ws: Workspace, one: I.InputSpec) -> None:
+    rep = C.compare_activations(ws, "torch", "onnx", one)
     assert rep.first_divergence is None and len(rep.layers) >= 20
     for r in rep.layers:
-        assert r.diff.sqnr_db > A.FLOAT_AGREEMENT_DB, r.name
+        assert r.diff.sqnr_db > C.FLOAT_AGREEMENT_DB, r.name
     assert rep.layers[0].name == "input_1" and rep.layers[0].diff.sqnr_db == math.inf
     assert "conv2d_3" in rep.skipped
 
 
-def test_keras_agrees_with_torch_where_both_materialise(ws: Workspace, one: A.InputSpec) -> None:
+def test_keras_agrees_with_torch_where_both_materialise(ws: Workspace, one: I.InputSpec) -> None:
     keras = A.capture_activations(ws, "keras", one)
     torch_ = A.capture_activations(ws, "torch", one)
     assert "conv2d_3" in keras.tensors  # Keras has the pre-BN conv output; torch does not
     for name in torch_.layers:
         assert compare_tensors(keras.tensors[name], torch_.tensors[name]).sqnr_db > \
-            A.FLOAT_AGREEMENT_DB, name
+            C.FLOAT_AGREEMENT_DB, name
 
 
-def test_int8_shows_finite_error_per_layer(ws: Workspace, one: A.InputSpec) -> None:
-    rep = A.compare_activations(ws, "torch", "torch-int8", one)
+def test_int8_shows_finite_error_per_layer(ws: Workspace, one: I.InputSpec) -> None:
+    rep = C.compare_activations(ws, "torch", "torch-int8", one)
     assert rep.first_divergence is not None and rep.layers[0].name == "input_1"
     for r in rep.layers[1:]:  # integer pixels may quantize exactly; every layer after cannot
-        assert INT8_MIN_DB < r.diff.sqnr_db < A.FLOAT_AGREEMENT_DB, r.name
+        assert INT8_MIN_DB < r.diff.sqnr_db < C.FLOAT_AGREEMENT_DB, r.name
     acts = A.capture_activations(ws, "torch-int8", one)
     stats = {s.name: s for s in A.activation_stats(acts)}
     assert all(stats[n].saturated_fraction is not None for n in acts.quant)
@@ -134,8 +136,8 @@ def test_int8_shows_finite_error_per_layer(ws: Workspace, one: A.InputSpec) -> N
     assert np.array_equal(runner.infer(one.images), acts.probs)
 
 
-def test_qdq_capture(ws: Workspace, one: A.InputSpec) -> None:
-    rep = A.compare_activations(ws, "onnx", "onnx-uint8", one)
+def test_qdq_capture(ws: Workspace, one: I.InputSpec) -> None:
+    rep = C.compare_activations(ws, "onnx", "onnx-uint8", one)
     names = [r.name for r in rep.layers]
     assert "activation" in names and "batch_normalization" in rep.skipped  # Relu fused
     assert all(INT8_MIN_DB < r.diff.sqnr_db for r in rep.layers[1:])
@@ -146,9 +148,9 @@ def test_qdq_capture(ws: Workspace, one: A.InputSpec) -> None:
 
 
 def test_set_comparison_streams_the_same_metrics(ws: Workspace) -> None:
-    big = A.parse_input(ws, "batch:test:0-69")
+    big = I.parse_input(ws, "batch:test:0-69")
     assert len(big) > A.CACHED_TENSORS_MAX
-    rep = A.compare_activations(ws, "torch", "onnx", big)
+    rep = C.compare_activations(ws, "torch", "onnx", big)
     sa = A.capture_activations(ws, "torch", big)
     sb = A.capture_activations(ws, "onnx", big)
     for r in rep.layers:
@@ -161,7 +163,7 @@ def test_set_comparison_streams_the_same_metrics(ws: Workspace) -> None:
         assert r.a["max"] == sa.tensors[r.name].max()
 
 
-def test_unknown_variant_names_choices(ws: Workspace, one: A.InputSpec) -> None:
+def test_unknown_variant_names_choices(ws: Workspace, one: I.InputSpec) -> None:
     with pytest.raises(UsageError, match="use one of keras, onnx, torch"):
         A.capture_activations(ws, "tflite", one)
     with pytest.raises(UsageError):

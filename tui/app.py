@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import CancelledError, R8Error
 from engine.export import write_csv
+from engine.inputs import INPUT_HELP
 from tui.commands import R8Commands
 from tui.messages import StageFailed, StageFinished, StageProgress
 from tui.screens.accuracy import AccuracyPane
@@ -34,7 +35,6 @@ from tui.widgets.table import R8Table
 
 SCREENS = ("model", "input", "layers", "accuracy")
 VIEWS = ("weights", "biases", "activations")
-INPUT_HELP = "test:INDEX | class:NAME:N | random:SEED | batch:test:A-B"
 
 
 def error_text(exc: BaseException) -> str:

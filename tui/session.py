@@ -128,9 +128,9 @@ class Session:
     # -- inputs and activations -------------------------------------------------------------
 
     def input_spec(self, text: str) -> Any:
-        from engine import activations
+        from engine import inputs
 
-        return self._remember(("input", text), lambda: activations.parse_input(self.ws, text))
+        return self._remember(("input", text), lambda: inputs.parse_input(self.ws, text))
 
     def activations(self, variant: str, text: str, on_progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None) -> dict[str, Any]:
@@ -146,10 +146,10 @@ class Session:
 
     def compare(self, a: str, b: str, text: str, on_progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None) -> Any:
-        """engine.activations.compare_activations of ``a`` and ``b`` on input ``text``."""
-        from engine import activations
+        """engine.compare.compare_activations of ``a`` and ``b`` on input ``text``."""
+        from engine import compare
 
-        return self._remember(("compare", a, b, text), lambda: activations.compare_activations(
+        return self._remember(("compare", a, b, text), lambda: compare.compare_activations(
             self.ws, a, b, self.input_spec(text), self.opts, on_progress=on_progress,
             cancel=cancel))
 

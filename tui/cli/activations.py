@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from engine import activations as A
+from engine import inputs as I
 from engine import layers as L
 from engine.export import write_csv
 from engine.stats import TensorStats
@@ -30,7 +31,7 @@ STAT_COLUMNS = ("min", "max", "mean", "std", "mean_abs", "zeros_fraction", "p1",
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("activations", help="capture every layer's output and its statistics")
-    p.add_argument("--input", required=True, help=A.INPUT_HELP)
+    p.add_argument("--input", required=True, help=I.INPUT_HELP)
     p.add_argument("--variant", default="torch",
                    help=f"one of {', '.join(A.CAPTURE_VARIANTS)} (default: torch)")
     p.add_argument("--layer", help="only this Keras layer (default: all)")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     layers = L.layer_map(ws, opts.opset)
     if args.layer:
         L.find_layer(layers, args.layer)
-    spec = A.parse_input(ws, args.input)
+    spec = I.parse_input(ws, args.input)
     with progress(not args.json) as (on_progress, cancel):
         acts = A.capture_activations(ws, args.variant, spec, opts, on_progress, cancel)
     stats = A.activation_stats(acts)

@@ -10,6 +10,8 @@ from typing import Any
 from rich.table import Table
 
 from engine import activations as A
+from engine import compare as C
+from engine import inputs as I
 from engine.export import write_csv
 from tui.cli import quant_options
 from tui.cli.common import (
@@ -30,9 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare two variants layer by layer on the same input")
     p.add_argument("--a", required=True, help=f"reference variant ({', '.join(A.CAPTURE_VARIANTS)})")
     p.add_argument("--b", required=True, help="compared variant")
-    p.add_argument("--input", required=True, help=A.INPUT_HELP)
-    p.add_argument("--threshold", type=float, default=A.DIVERGENCE_DB, metavar="DB",
-                   help=f"first-divergence SQNR threshold in dB (default {A.DIVERGENCE_DB:g})")
+    p.add_argument("--input", required=True, help=I.INPUT_HELP)
+    p.add_argument("--threshold", type=float, default=C.DIVERGENCE_DB, metavar="DB",
+                   help=f"first-divergence SQNR threshold in dB (default {C.DIVERGENCE_DB:g})")
     add_device_options(p)
     quant_options.add(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -40,14 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def rows_json(rep: A.ComparisonReport) -> list[dict[str, Any]]:
+def rows_json(rep: C.ComparisonReport) -> list[dict[str, Any]]:
     return [{"name": r.name, "shape": list(r.shape), **{k: r.a[k] for k in SUMMARY},
              **r.diff.to_dict(), "exact": r.diff.sqnr_db == math.inf,
              "below_threshold": r.below_threshold,
              "b": {k: r.b[k] for k in SUMMARY}} for r in rep.layers]
 
 
-def report_json(rep: A.ComparisonReport) -> dict[str, Any]:
+def report_json(rep: C.ComparisonReport) -> dict[str, Any]:
     return {"a": rep.a, "b": rep.b, "input": rep.input, "images": rep.n, "layout": rep.layout,
             "threshold_db": rep.threshold_db, "first_divergence": rep.first_divergence,
             "skipped": list(rep.skipped), "notes": list(rep.notes), "layers": rows_json(rep)}
@@ -64,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
         A.check_variant(v)
     ws = workspace(args)
     opts = variant_options(args, quant_options.from_args(args))
-    spec = A.parse_input(ws, args.input)
+    spec = I.parse_input(ws, args.input)
     with progress(not args.json) as (on_progress, cancel):
-        rep = A.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,
+        rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,
                                     on_progress, cancel)
     if args.csv:
         cols = ["name", "shape", *DIFF, "below_threshold", *(f"a_{k}" for k in SUMMARY),
