@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import calibration, cpu, data, evaluate, quantize
+from engine import calibration, cpu, data, evaluate, quantize, sweep
 from engine.errors import CancelledError, UsageError
 from engine.variants import VariantOptions, open_runner
 from engine.workspace import Workspace
@@ -187,13 +187,13 @@ def test_reduce_range_default_follows_the_cpu(tmp_path: Path) -> None:
 
 
 def test_sweep_two_points_cached(ws: Workspace, sample: data.Dataset) -> None:
-    pts = (quantize.SweepPoint(100, "minmax", True, False),
-           quantize.SweepPoint(100, "minmax", False, True))
-    rep = quantize.sweep(ws, ["onnx-uint8"], sample, points={"onnx-uint8": pts})
+    pts = (sweep.SweepPoint(100, "minmax", True, False),
+           sweep.SweepPoint(100, "minmax", False, True))
+    rep = sweep.sweep(ws, ["onnx-uint8"], sample, points={"onnx-uint8": pts})
     assert [r.point for r in rep.rows] == list(pts)
     assert all(0.8 < r.accuracy < 0.95 for r in rep.rows)
-    again = quantize.sweep(ws, ["onnx-uint8"], sample, points={"onnx-uint8": pts})
+    again = sweep.sweep(ws, ["onnx-uint8"], sample, points={"onnx-uint8": pts})
     assert all(r.cached for r in again.rows)
     assert [r.accuracy for r in again.rows] == [r.accuracy for r in rep.rows]
-    assert len(quantize.sweep_points("onnx-int8")) == 4 * 3 * 2 * 2
-    assert len(quantize.sweep_points("torch-int8")) == 4 * 2 * 2 * 2
+    assert len(sweep.sweep_points("onnx-int8")) == 4 * 3 * 2 * 2
+    assert len(sweep.sweep_points("torch-int8")) == 4 * 2 * 2 * 2

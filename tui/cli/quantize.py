@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from engine import quantize as Q
+from engine import sweep as S
 from engine.subsets import SUBSET_HELP, select_subset
 from tui.cli import quant_options
 from tui.cli.common import (
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="onnx: onnx-int8 + onnx-uint8; torch: torch-int8; all (default)")
     p.add_argument("--sweep", action="store_true",
                    help="evaluate calibration size x method x per-channel x reduce_range "
-                        f"(sizes {', '.join(map(str, Q.SWEEP_SIZES))}; each point cached)")
+                        f"(sizes {', '.join(map(str, S.SWEEP_SIZES))}; each point cached)")
     p.add_argument("--subset", default="all", help=f"sweep evaluation images: {SUBSET_HELP}")
     add_device_options(p)
     quant_options.add(p)
@@ -44,7 +45,7 @@ def results_json(results: tuple[Q.QuantizeResult, ...]) -> dict[str, Any]:
         "notes": list(r.notes)} for r in results}}
 
 
-def sweep_json(rep: Q.SweepReport) -> dict[str, Any]:
+def sweep_json(rep: S.SweepReport) -> dict[str, Any]:
     return {
         "dataset": {"name": rep.dataset, "size": rep.size}, "baseline": rep.baseline,
         "baseline_accuracy": rep.baseline_accuracy, "notes": list(rep.notes),
@@ -80,7 +81,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
             out_console.print(f"{r.variant}: {r.path}", highlight=False)
 
 
-def print_sweep(rep: Q.SweepReport) -> None:
+def print_sweep(rep: S.SweepReport) -> None:
     t = Table(title=f"calibration sweep on {rep.dataset} ({rep.size} images); "
                     f"{rep.baseline} {pct(rep.baseline_accuracy)}")
     for col in ("variant", "calib", "method", "weights", "reduce_range", "accuracy", "delta",
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     with progress(not args.json) as (on_progress, cancel):
         if args.sweep:
             dataset = select_subset(ws, args.subset)
-            rep = Q.sweep(ws, names, dataset, opts, on_progress=on_progress, cancel=cancel)
+            rep = S.sweep(ws, names, dataset, opts, on_progress=on_progress, cancel=cancel)
         else:
             results = Q.quantize(ws, names, opts, on_progress, cancel)
     if args.sweep:
