@@ -14,7 +14,9 @@ from engine.subsets import load_index_array
 from engine.types import CLASS_NAMES
 from engine.workspace import Workspace
 
-INPUT_HELP = "test:INDEX | class:NAME:N | random:SEED | batch:test:A-B | indices:FILE.npy"
+INPUT_HELP = (
+    "test:INDEX | class:NAME:N | random:SEED | batch:test:A-B | indices:FILE.npy | flipped:VARIANT"
+)
 OFFICIAL_TEST_RANGE = (0, data.OFFICIAL_TEST_SIZE - 1)
 
 
@@ -96,7 +98,29 @@ def parse_input(ws: Workspace, text: str) -> InputSpec:
                              f"{lo}-{hi}")
         ds = data.by_official_indices(ws.test_set, wanted_arr, Path(arg).stem)
         return InputSpec(spec, ds.images, ds.labels, ds.indices, ds.notes[len(ws.test_set.notes):])
+    if kind == "flipped" and arg:
+        return _flipped(ws, spec, arg)
     raise UsageError(f"malformed input {spec!r}; use {INPUT_HELP}")
+
+
+def _flipped(ws: Workspace, spec: str, variant: str) -> InputSpec:
+    """Test images that the float baseline gets right and ``variant`` wrong, or the reverse
+    (both variants with default settings; predictions come from the cache when present)."""
+    from engine import evaluate
+    from engine import variants as V
+
+    V.parse_variants(variant)
+    test = ws.test_set
+    base_ok = evaluate.predictions(ws, V.BASELINE, test).probs.argmax(1) == test.labels
+    var_ok = evaluate.predictions(ws, variant, test).probs.argmax(1) == test.labels
+    rows = np.flatnonzero(base_ok != var_ok)
+    if rows.size == 0:
+        raise UsageError(f"{spec!r}: {variant} and {V.BASELINE} are right and wrong on the same "
+                         "images; nothing flipped, choose another input")
+    lost = int((base_ok & ~var_ok).sum())
+    note = (f"{rows.size} flipped images: {lost} {V.BASELINE}-right/{variant}-wrong, "
+            f"{rows.size - lost} the reverse",)
+    return _from_rows(ws, spec, rows, note)
 
 
 def _int(text: str, spec: str, what: str) -> int:

@@ -168,3 +168,20 @@ def test_unknown_variant_names_choices(ws: Workspace, one: I.InputSpec) -> None:
         A.capture_activations(ws, "tflite", one)
     with pytest.raises(UsageError):
         find_layer(layer_map(ws), "dense_9")
+
+
+def test_flipped_input_selects_the_images_whose_correctness_differs(ws: Workspace) -> None:
+    from engine import evaluate
+
+    spec = I.parse_input(ws, "flipped:onnx-int8")
+    test = ws.test_set
+    base = evaluate.predictions(ws, "keras", test).probs.argmax(1) == test.labels
+    int8 = evaluate.predictions(ws, "onnx-int8", test).probs.argmax(1) == test.labels
+    expected = test.indices[base != int8]
+    assert 0 < len(spec) == len(expected)
+    np.testing.assert_array_equal(spec.indices, expected)
+    assert "flipped" in spec.notes[0]
+    with pytest.raises(UsageError, match="nothing flipped"):
+        I.parse_input(ws, "flipped:onnx")  # float variants agree on every image
+    with pytest.raises(UsageError, match="unknown variant"):
+        I.parse_input(ws, "flipped:bogus")
