@@ -59,7 +59,11 @@ ONNX_METHODS = ("minmax", "entropy", "percentile")
 TORCH_METHODS = ("minmax", "histogram")
 """``histogram``: PyTorch's HistogramObserver (searches the range of least L2 error)."""
 METHODS = ("minmax", "entropy", "percentile", "histogram")
-DEFAULT_METHOD = "minmax"
+DEFAULT_METHOD = {"onnx": "minmax", "torch": "histogram"}
+"""Calibration method per backend when none is given. PyTorch: HistogramObserver (PyTorch's
+own x86 default) is robust to reduce_range, which CPUs without VNNI need: measured on the
+shared test set, histogram 86.75 % (full range) / 86.72 % (reduce_range) against minmax
+86.76 % / 86.24 %. ONNX Runtime: MinMax (87.13 % int8, 87.14 % uint8)."""
 QUANT_KEYS = ("calib", "calib_seed", "method", "per_channel", "reduce_range")
 """The keys VariantOptions.quant may hold."""
 ONNX_LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnxruntime")
@@ -128,7 +132,7 @@ def settings(variant: str, quant: Mapping[str, Any] | None = None,
         raise UsageError(f"unknown quantization setting {', '.join(unknown)}; use "
                          f"{', '.join(QUANT_KEYS)}")
     backend = VARIANT_BACKEND[variant]
-    method = str(quant.get("method") or DEFAULT_METHOD).lower()
+    method = str(quant.get("method") or DEFAULT_METHOD[backend]).lower()
     allowed = ONNX_METHODS if backend == "onnx" else TORCH_METHODS
     if method not in allowed:
         hint = f"; {backend} supports {', '.join(allowed)}" if method in METHODS else ""

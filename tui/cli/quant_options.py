@@ -14,9 +14,10 @@ def add(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization (onnx-int8, onnx-uint8, torch-int8)")
     g.add_argument("--calib", default=DEFAULT_CALIB, metavar="SPEC",
                    help=f"calibration images: {CALIB_HELP} (random is synthetic, labelled so)")
-    g.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
-                   help="minmax (default), entropy, percentile (ONNX Runtime); "
-                        "minmax, histogram (PyTorch)")
+    g.add_argument("--calib-method", choices=METHODS, default=None,
+                   help=f"minmax (default: {DEFAULT_METHOD['onnx']}), entropy, percentile "
+                        f"(ONNX Runtime); minmax, histogram (default: {DEFAULT_METHOD['torch']}) "
+                        "(PyTorch)")
     g.add_argument("--calib-seed", type=int, default=DEFAULT_CALIB_SEED,
                    help="seed of the stratified or random calibration draw (default 0)")
     g.add_argument("--per-tensor", action="store_true",
