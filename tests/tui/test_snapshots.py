@@ -47,3 +47,16 @@ def test_accuracy_screen(ws: Workspace, snap_compare) -> None:
 
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8"), subset="first:500")
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_layers_screen(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("3")
+        pane = pilot.app.query_one("#layers-pane")
+        await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)
+        await wait_idle(pilot)
+
+    # keras vs torch-int8: SQNRs around 20-35 dB, far from float rounding noise
+    app = make_app(ws, variants=("keras", "torch-int8"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -79,10 +79,14 @@ class LayersPane(Pane):
             self.acts_table.border_title = f"{variant} activations on {text}"
             self.acts_table.load(["layer", "shape", "mean", "std", "min", "max", "zeros",
                                   "saturated"], activation_rows(acts))
-            stats = [s.stats for s in acts.values()]
-            self.chart.show(list(range(len(stats))), {
-                "mean": [s.mean for s in stats], "std": [s.std for s in stats],
-                "zeros": [s.zeros_fraction for s in stats]}, "by depth")
+            # ReLU outputs only: the raw 0-255 input and the pre-BatchNorm convs live on other
+            # scales and would flatten the curves; after each ReLU mean, std and the share of
+            # zeros are comparable by depth
+            kinds = {x.name: x.kind for x in session.known("layers") or ()}
+            relu = [(n, s.stats) for n, s in acts.items() if kinds.get(n) == "Activation"]
+            self.chart.show(list(range(1, len(relu) + 1)), {
+                "mean": [st.mean for _, st in relu], "std": [st.std for _, st in relu],
+                "zeros": [st.zeros_fraction for _, st in relu]}, "after each ReLU, by depth")
         a, b = self.pair()
         rep = session.known("compare", a, b, text)
         if rep is not None:
