@@ -16,6 +16,7 @@ from engine.stats import TensorStats
 from tui.cli import quant_options
 from tui.cli.common import (
     add_device_options,
+    add_output_options,
     notice,
     out_console,
     pct,
@@ -37,8 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="only this Keras layer (default: all)")
     add_device_options(p)
     quant_options.add(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--csv", metavar="FILE", help="write one row per layer to FILE")
+    add_output_options(p, ("FILE", "write one row per layer to FILE"))
     p.set_defaults(run=run)
 
 

@@ -42,6 +42,13 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=13, help="ONNX opset of the conversion (13-18)")
 
 
+def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None = None) -> None:
+    """--json (one JSON object on stdout) and, when ``csv`` = (METAVAR, help), --csv."""
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    if csv is not None:
+        p.add_argument("--csv", metavar=csv[0], help=csv[1])
+
+
 def variant_options(args: argparse.Namespace, quant: dict[str, Any] | None = None) -> VariantOptions:
     return VariantOptions(device=args.device, tf32=args.tf32, threads=args.threads,
                           opset=args.opset, quant=quant or {})

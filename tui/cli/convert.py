@@ -6,14 +6,14 @@ import argparse
 import time
 
 from engine import convert
-from tui.cli.common import out_console, print_json, workspace
+from tui.cli.common import add_output_options, out_console, print_json, workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert the Keras model to ONNX and PyTorch (cached)")
     p.add_argument("--opset", type=int, default=convert.DEFAULT_OPSET,
                    help=f"ONNX opset ({convert.OPSET_RANGE[0]}-{convert.OPSET_RANGE[1]})")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

@@ -16,6 +16,7 @@ from engine.types import CLASS_NAMES
 from tui.cli import quant_options
 from tui.cli.common import (
     add_device_options,
+    add_output_options,
     emit,
     out_console,
     pct,
@@ -34,8 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=evaluate.DEFAULT_BATCH_SIZE)
     add_device_options(p)
     quant_options.add(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--csv", metavar="DIR", help="write one CSV per table into DIR")
+    add_output_options(p, ("DIR", "write one CSV per table into DIR"))
     p.set_defaults(run=run)
 
 

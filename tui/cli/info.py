@@ -9,7 +9,7 @@ from rich.table import Table
 from engine import assets
 from engine.cache import library_versions
 from engine.errors import R8Error
-from tui.cli.common import out_console, print_json, workspace
+from tui.cli.common import add_output_options, out_console, print_json, workspace
 
 LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "torch",
              "torchvision", "onnx2torch", "torchao", "textual", "rich", "plotext")
@@ -17,7 +17,7 @@ LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show where the model, data and cache are, and versions")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(p)
     p.add_argument("--no-cuda-check", action="store_true", help="skip importing torch for CUDA")
     p.set_defaults(run=run)
 

@@ -12,7 +12,14 @@ from rich.table import Table
 from engine import layers as L
 from engine import variants as V
 from tui.cli import quant_options
-from tui.cli.common import add_device_options, out_console, print_json, variant_options, workspace
+from tui.cli.common import (
+    add_device_options,
+    add_output_options,
+    out_console,
+    print_json,
+    variant_options,
+    workspace,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="leave out the quantized variants (no quantization on first use)")
     add_device_options(p)
     quant_options.add(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

@@ -13,6 +13,7 @@ from engine.subsets import SUBSET_HELP, select_subset
 from tui.cli import quant_options
 from tui.cli.common import (
     add_device_options,
+    add_output_options,
     notice,
     out_console,
     pct,
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", default="all", help=f"sweep evaluation images: {SUBSET_HELP}")
     add_device_options(p)
     quant_options.add(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from engine import convert, verify
-from tui.cli.common import out_console, positive_int, print_json, progress, workspace
+from tui.cli.common import add_output_options, out_console, positive_int, print_json, progress, workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="number of seeded random 0-255 inputs compared")
     p.add_argument("--seed", type=int, default=verify.VERIFY_SEED, help="random input seed")
     p.add_argument("--layers", action="store_true", help="also print the three model listings")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_output_options(p)
     p.set_defaults(run=run)
 
 

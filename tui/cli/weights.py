@@ -12,7 +12,15 @@ from engine import weights as W
 from engine.export import write_csv
 from tui.cli import quant_options
 from tui.cli.activations import STAT_COLUMNS, stats_fields
-from tui.cli.common import add_device_options, out_console, pct, print_json, variant_options, workspace
+from tui.cli.common import (
+    add_device_options,
+    add_output_options,
+    out_console,
+    pct,
+    print_json,
+    variant_options,
+    workspace,
+)
 
 QUANT_COLUMNS = ("dtype", "per_channel", "scale_min", "scale_max", "zero_point_min",
                  "zero_point_max", "sqnr_db", "max_abs_err", "clip_fraction")
@@ -25,8 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="only this Keras layer (default: all)")
     add_device_options(p)
     quant_options.add(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--csv", metavar="FILE", help="write one row per parameter to FILE")
+    add_output_options(p, ("FILE", "write one row per parameter to FILE"))
     p.set_defaults(run=run)
 
 
