@@ -17,9 +17,8 @@ from tui.cli import quant_options
 from tui.cli.common import (
     add_device_options,
     add_output_options,
-    notice,
+    emit,
     out_console,
-    print_json,
     progress,
     variant_options,
     workspace,
@@ -61,29 +60,16 @@ def _db(x: float) -> str:
     return "exact" if math.isinf(x) and x > 0 else f"{x:.1f}"
 
 
-def run(args: argparse.Namespace) -> int:
-    for v in (args.a, args.b):
-        A.check_variant(v)
-    ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
-    spec = I.parse_input(ws, args.input)
-    with progress(not args.json) as (on_progress, cancel):
-        rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,
-                                    on_progress, cancel)
-    if args.csv:
-        cols = ["name", "shape", *DIFF, "below_threshold", *(f"a_{k}" for k in SUMMARY),
-                *(f"b_{k}" for k in SUMMARY)]
-        path = write_csv(Path(args.csv), cols, [
-            [r.name, "x".join(map(str, r.shape)), *(r.diff.to_dict()[k] for k in DIFF),
-             r.below_threshold, *(r.a[k] for k in SUMMARY), *(r.b[k] for k in SUMMARY)]
-            for r in rep.layers])
-        if not args.json:
-            out_console.print(f"wrote {path}")
-    if args.json:
-        print_json(report_json(rep))
-        return 0
-    for line in rep.notes:
-        notice(line)
+def write_table(rep: C.ComparisonReport, path: Path) -> list[Path]:
+    cols = ["name", "shape", *DIFF, "below_threshold", *(f"a_{k}" for k in SUMMARY),
+            *(f"b_{k}" for k in SUMMARY)]
+    return [write_csv(path, cols, [
+        [r.name, "x".join(map(str, r.shape)), *(r.diff.to_dict()[k] for k in DIFF),
+         r.below_threshold, *(r.a[k] for k in SUMMARY), *(r.b[k] for k in SUMMARY)]
+        for r in rep.layers])]
+
+
+def print_table(rep: C.ComparisonReport) -> None:
     t = Table(title=f"{rep.b} against {rep.a} on {rep.input} ({rep.n} image(s), {rep.layout})")
     for col in ("layer", "shape", "SQNR dB", "cosine", "MSE", "max |diff|", f"{rep.a} mean",
                 f"{rep.b} mean"):
@@ -97,4 +83,15 @@ def run(args: argparse.Namespace) -> int:
     first = rep.first_divergence
     out_console.print(f"first divergence (SQNR < {rep.threshold_db:g} dB): "
                       + (f"[bold red]{first}[/]" if first else "none"))
-    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    for v in (args.a, args.b):
+        A.check_variant(v)
+    ws = workspace(args)
+    opts = variant_options(args, quant_options.from_args(args))
+    spec = I.parse_input(ws, args.input)
+    with progress(not args.json) as (on_progress, cancel):
+        rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,
+                                    on_progress, cancel)
+    return emit(args, rep, report_json, print_table, write_table)
