@@ -132,8 +132,8 @@ def variants_report(
     ev = evaluate.evaluate(ws, names, dataset, opts, on_progress=on_progress, cancel=cancel)
     base = ev.reports[V.BASELINE]
     base_pc = _per_class(base)
-    base_ok = ev.probs[V.BASELINE].argmax(axis=1) == dataset.labels
     base_pred = ev.probs[V.BASELINE].argmax(axis=1)
+    base_ok = base_pred == dataset.labels
     notes = list(ev.notes)
     rows: list[VariantRow] = []
     for v in names:
