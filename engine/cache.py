@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,10 @@ CACHE_VERSION = 1
 """Bump when the meaning of any cached result changes."""
 
 log = logging.getLogger("engine.cache")
+
+T = TypeVar("T")
+RESULT_FIELD = "result"
+"""Sidecar field that holds a JSON-encoded result (see Cache.json_result)."""
 
 
 def library_versions(names: Iterable[str]) -> dict[str, str]:
@@ -127,6 +131,27 @@ class Cache:
         self._write_meta(stage, key, meta)
         self._atomic_write(target, write)
         return target
+
+    def json_result(
+        self,
+        stage: str,
+        key: str,
+        compute: Callable[[], T],
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+        meta: dict[str, Any] | None = None,
+    ) -> T:
+        """A result kept as JSON in the sidecar: decoded from the cache when present and
+        readable, else computed, saved (with ``meta`` beside it) and returned."""
+        hit = self.load(stage, key)
+        if hit is not None and RESULT_FIELD in hit[1]:
+            try:
+                return decode(hit[1][RESULT_FIELD])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("cache entry %s/%s is unreadable (%s); recomputing it", stage, key, exc)
+        value = compute()
+        self.save(stage, key, {}, {**(meta or {}), RESULT_FIELD: encode(value)})
+        return value
 
     # -- artifacts (model files) -----------------------------------------------------------
     def artifact(self, stage: str, key: str, suffix: str) -> Path | None:

@@ -107,12 +107,16 @@ def compare_activations(
     key = make_key(COMPARE_STAGE, {"a": V.identity(ws, a, opts), "b": V.identity(ws, b, opts),
                                    "input": spec.identity, "threshold_db": threshold_db,
                                    "layout": LAYOUT}, CAPTURE_LIBRARIES)
-    hit = ws.cache.load(COMPARE_STAGE, key)
-    if hit is not None and "report" in hit[1]:
-        try:
-            return _report_from_dict(hit[1]["report"])
-        except (KeyError, TypeError, ValueError):
-            pass
+
+    return ws.cache.json_result(
+        COMPARE_STAGE, key,
+        lambda: _compare(ws, a, b, spec, opts, layers, threshold_db, on_progress, cancel),
+        _report_to_dict, _report_from_dict)
+
+
+def _compare(ws: Workspace, a: str, b: str, spec: InputSpec, opts: V.VariantOptions,
+             layers: tuple[LayerInfo, ...], threshold_db: float, on_progress: ProgressFn | None,
+             cancel: threading.Event | None) -> ComparisonReport:
     if len(spec) <= CACHED_TENSORS_MAX:
         sa = capture_activations(ws, a, spec, opts, on_progress, cancel)
         sb = capture_activations(ws, b, spec, opts, on_progress, cancel)
@@ -138,10 +142,8 @@ def compare_activations(
         absent = [s for s in skipped if s not in names]
         if absent:
             notes.append(f"not materialised in {v}, not compared: {', '.join(absent)}")
-    report = ComparisonReport(a, b, spec.text, threshold_db, tuple(rows), first, len(spec),
-                              skipped, tuple(notes), LAYOUT)
-    ws.cache.save(COMPARE_STAGE, key, {}, {"report": _report_to_dict(report)})
-    return report
+    return ComparisonReport(a, b, spec.text, threshold_db, tuple(rows), first, len(spec),
+                            skipped, tuple(notes), LAYOUT)
 
 
 def _pair_sums(x: np.ndarray, y: np.ndarray) -> tuple[DiffSums, Moments, Moments]:

@@ -81,23 +81,17 @@ class LayerInfo:
 def layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[LayerInfo, ...]:
     """Every Keras layer in model order with its ONNX and PyTorch counterparts (cached).
 
-    The ``quantized`` field is filled by :func:`with_quantized` (it needs the quantized
+    The ``quantized`` field is filled by :func:`quantized_layer_map` (it needs the quantized
     models, which this function never builds).
     """
     convert.check_opset(opset)
     key = make_key(LAYER_MAP_STAGE, {"model": ws.model_sha, "opset": opset},
                    LAYER_MAP_LIBRARIES)
-    hit = ws.cache.load(LAYER_MAP_STAGE, key)
-    if hit is not None and "layers" in hit[1]:
-        try:
-            return tuple(_from_dict(d) for d in hit[1]["layers"])
-        except (KeyError, TypeError, ValueError):
-            pass  # an old or damaged entry: rebuild it
-    layers = build_layer_map(ws, opset)
-    ws.cache.save(LAYER_MAP_STAGE, key, {},
-                  {"model_sha256": ws.model_sha, "opset": opset,
-                   "layers": [asdict(x) for x in layers]})
-    return layers
+    return ws.cache.json_result(
+        LAYER_MAP_STAGE, key, lambda: build_layer_map(ws, opset),
+        lambda layers: [asdict(x) for x in layers],
+        lambda items: tuple(_from_dict(d) for d in items),
+        {"model_sha256": ws.model_sha, "opset": opset})
 
 
 def find_layer(layers: tuple[LayerInfo, ...] | list[LayerInfo], name: str) -> LayerInfo:
@@ -360,6 +354,7 @@ def quantized_layer_map(ws: Workspace, opts: Any = None,
     """layer_map with ``quantized`` filled for the quantized variants (cached per variant
     identity; building a quantized model the first time it is asked for)."""
     from dataclasses import replace
+    from functools import partial
 
     from engine import variants as V
 
@@ -369,12 +364,9 @@ def quantized_layer_map(ws: Workspace, opts: Any = None,
     for variant in variants if variants is not None else V.QUANT_VARIANTS:
         key = make_key(QUANT_MAP_STAGE, {"variant": V.identity(ws, variant, opts)},
                        LAYER_MAP_LIBRARIES)
-        hit = ws.cache.load(QUANT_MAP_STAGE, key)
-        if hit is not None and "targets" in hit[1]:
-            targets = dict(hit[1]["targets"])
-        else:
-            targets = _quantized_targets(ws, variant, opts, layers)
-            ws.cache.save(QUANT_MAP_STAGE, key, {}, {"variant": variant, "targets": targets})
+        targets: dict[str, str] = ws.cache.json_result(
+            QUANT_MAP_STAGE, key, partial(_quantized_targets, ws, variant, opts, layers),
+            dict, dict, {"variant": variant})
         for layer, target in targets.items():
             names[layer][variant] = (target,)
     return tuple(replace(x, quantized=names[x.name]) for x in layers)

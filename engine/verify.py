@@ -171,12 +171,10 @@ def verify(
     key = make_key("verify", {"model": ws.model_sha, "opset": opset, "n_real": n_real,
                               "n_random": n_random, "seed": seed, "tolerance": tolerance,
                               "data": ws.test_set.identity}, PREDICTION_LIBRARIES)
-    hit = ws.cache.load("verify", key)
-    if hit is not None and "report" in hit[1]:
-        return _report_from_dict(hit[1]["report"])
-    report = _verify(ws, onnx_path, opset, n_real, n_random, seed, tolerance, on_progress)
-    ws.cache.save("verify", key, {}, {"report": asdict(report)})
-    return report
+    return ws.cache.json_result(
+        "verify", key,
+        lambda: _verify(ws, onnx_path, opset, n_real, n_random, seed, tolerance, on_progress),
+        asdict, _report_from_dict)
 
 
 def _report_from_dict(d: dict[str, Any]) -> VerifyReport:

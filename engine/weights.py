@@ -74,17 +74,10 @@ def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = No
     if layer is not None:
         find_layer(layers, layer)
     key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)}, WEIGHT_LIBRARIES)
-    hit = ws.cache.load(WEIGHTS_STAGE, key)
-    reports: tuple[WeightReport, ...] | None = None
-    if hit is not None:
-        try:
-            reports = tuple(_from_dict(d) for d in hit[1]["reports"])
-        except (KeyError, TypeError, ValueError):
-            reports = None
-    if reports is None:
-        reports = _build(ws, variant, opts, layers)
-        ws.cache.save(WEIGHTS_STAGE, key, {}, {"variant": variant,
-                                               "reports": [_to_dict(r) for r in reports]})
+    reports = ws.cache.json_result(
+        WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers),
+        lambda reps: [_to_dict(r) for r in reps],
+        lambda items: tuple(_from_dict(d) for d in items), {"variant": variant})
     return tuple(r for r in reports if layer is None or r.layer == layer)
 
 

@@ -75,3 +75,28 @@ def test_clear(tmp_path):
     assert c.entries() == []
     assert not any(p.name.startswith(".tmp") for p in tmp_path.rglob("*"))
     assert os.listdir(tmp_path) == []
+
+
+def test_json_result_computes_once_then_decodes(tmp_path):
+    c = Cache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return (1, 2)
+
+    assert c.json_result("s", "k", compute, list, tuple, {"what": "x"}) == (1, 2)
+    assert c.json_result("s", "k", compute, list, tuple) == (1, 2)
+    assert len(calls) == 1
+    assert c.entries()[0].meta["what"] == "x"
+
+
+def test_json_result_with_a_damaged_sidecar_is_recomputed(tmp_path, caplog):
+    c = Cache(tmp_path)
+    encode, decode = (lambda v: {"a": v}), (lambda d: d["a"])
+    assert c.json_result("s", "k", lambda: 1, encode, decode) == 1
+    # a sidecar whose result no longer decodes (older format, hand-edited)
+    c.path("s", "k", ".json").write_text('{"result": {"b": 2}}')
+    with caplog.at_level(logging.WARNING, logger="engine.cache"):
+        assert c.json_result("s", "k", lambda: 3, encode, decode) == 3
+    assert "unreadable" in caplog.text
