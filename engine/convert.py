@@ -14,11 +14,23 @@ INPUT_NAME = "input_1"
 EXPECTED_LAYERS = 30
 EXPECTED_PARAMS = 78_666
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+RESNET8_LAYER_TYPES = frozenset({
+    "InputLayer", "Conv2D", "BatchNormalization", "Activation", "Add", "AveragePooling2D",
+    "Flatten", "Dense",
+})
+"""Every Keras layer type the MLPerf Tiny ResNet8 uses; any other (Lambda above all) is refused."""
+MODEL_CLASSES = frozenset({"Functional", "Model"})
+CONFIG_OBJECTS = frozenset({
+    "Zeros", "Ones", "Constant", "HeNormal", "HeUniform", "GlorotNormal", "GlorotUniform",
+    "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling", "L1", "L2", "L1L2",
+})
+"""Initializers and regularizers a plain Keras layer config may name (no code in them)."""
+ACTIVATIONS = frozenset({"linear", "relu", "softmax"})
 CONVERT_LIBRARIES = ("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy")
 
 
 def check_h5_file(path: Path) -> None:
-    """Cheap checks before TensorFlow loads the file."""
+    """Checks before TensorFlow loads the file: it exists, is HDF5, and its config is ResNet8's."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; pass --model or set R8_MODEL")
     try:
@@ -31,6 +43,71 @@ def check_h5_file(path: Path) -> None:
             f"{path} is not an HDF5 Keras model (bad signature); pass the MLPerf Tiny "
             "pretrainedResnet.h5 with --model"
         )
+    check_h5_config(path)
+
+
+def check_h5_config(path: Path) -> None:
+    """Refuse a model file whose config names anything ResNet8 does not use.
+
+    Reads ``model_config`` with h5py alone, before Keras deserializes anything: a Lambda layer
+    (or a custom object) runs its Python code while legacy ``.h5`` files load, and Keras's
+    ``safe_mode`` does not cover that format.
+    """
+    import json
+
+    import h5py
+
+    fix = "pass the MLPerf Tiny pretrainedResnet.h5 with --model"
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError as exc:
+        raise ModelError(f"{path} is not a loadable Keras model (HDF5: {exc}); {fix}") from None
+    if raw is None:
+        raise ModelError(f"{path} is not a loadable Keras model (no model_config: weights only?); {fix}")
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path} has an unreadable model_config ({exc}); {fix}") from None
+    if not isinstance(config, dict) or config.get("class_name") not in MODEL_CLASSES:
+        raise ModelError(f"{path} does not hold a functional Keras model; {fix}")
+    layers = (config.get("config") or {}).get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ModelError(f"{path} lists no layers in its model_config; {fix}")
+    for layer in layers:
+        kind = layer.get("class_name") if isinstance(layer, dict) else None
+        if kind not in RESNET8_LAYER_TYPES:
+            name = layer.get("name", "?") if isinstance(layer, dict) else "?"
+            raise ModelError(
+                f"{path} has a {kind} layer ({name!r}), which the MLPerf Tiny ResNet8 does not "
+                f"use; refused before loading (it could run code); {fix}")
+        _check_layer_config(path, str(layer.get("name", "?")), layer.get("config"), fix)
+
+
+def _check_layer_config(path: Path, layer: str, node: object, fix: str) -> None:
+    """Every nested object of a layer config is a plain built-in; activations are by name."""
+    if isinstance(node, dict):
+        kind = node.get("class_name")
+        if kind is not None and kind not in CONFIG_OBJECTS:
+            raise ModelError(f"{path}: layer {layer!r} names a {kind} object, which ResNet8 does "
+                             f"not use; refused before loading; {fix}")
+        module = node.get("module")
+        if module is not None and not (isinstance(module, str) and module.split(".")[0] in (
+                "keras", "tf_keras")) or node.get("registered_name") not in (None, kind):
+            named = module or node.get("registered_name")
+            raise ModelError(f"{path}: layer {layer!r} refers to {named!r}, not a built-in Keras "
+                             f"object; refused before loading; {fix}")
+        for key, value in node.items():
+            if key == "activation" and value not in ACTIVATIONS:
+                raise ModelError(f"{path}: layer {layer!r} uses activation {value!r}; ResNet8 "
+                                 f"uses {', '.join(sorted(ACTIVATIONS))}; {fix}")
+            if key == "function":
+                raise ModelError(f"{path}: layer {layer!r} carries a function; refused before "
+                                 f"loading; {fix}")
+            _check_layer_config(path, layer, value, fix)
+    elif isinstance(node, list):
+        for item in node:
+            _check_layer_config(path, layer, item, fix)
 
 
 def check_opset(opset: int) -> None:

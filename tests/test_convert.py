@@ -96,6 +96,44 @@ def test_other_architecture(tmp_path):
         convert.load_keras(p)
 
 
+LAMBDA_BODY = "def payload(x):\n    open({marker!r}, 'w').close()\n    return x\n"
+
+
+def _lambda_model(tmp_path, marker):
+    """A model whose Lambda layer creates ``marker`` whenever Keras runs the layer's code."""
+    tf_keras = frameworks.tf_keras()
+    scope: dict = {}
+    exec(LAMBDA_BODY.format(marker=str(marker)), scope)  # a literal path baked into the code
+    inp = tf_keras.Input((32, 32, 3))
+    out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(
+        tf_keras.layers.Lambda(scope["payload"])(inp)))
+    p = tmp_path / "lambda.h5"
+    tf_keras.Model(inp, out).save(p)
+    return p
+
+
+def test_lambda_model_is_refused_before_its_code_runs(tmp_path):
+    marker = tmp_path / "code-ran"
+    p = _lambda_model(tmp_path, marker)
+    marker.unlink()  # building the model ran the code once; loading must not
+    for load in (convert.load_keras, lambda path: Workspace.open(
+            model=str(path), cache_dir=str(tmp_path / "c"), download=False).model_sha):
+        with pytest.raises(ModelError, match="Lambda layer .*refused before loading"):
+            load(p)
+        assert not marker.exists()
+    # the check is what stops it: loading the same file without the check runs the code
+    tf_keras = frameworks.tf_keras()
+    try:
+        tf_keras.models.load_model(str(p), compile=False, safe_mode=False)
+    except Exception:
+        pass
+    assert marker.exists()
+
+
+def test_real_model_config_passes(ws):
+    convert.check_h5_config(ws.model_path)  # every layer type and object of ResNet8 allowed
+
+
 def test_quiet_stderr_survives_a_replaced_stderr(monkeypatch):
     # Textual swaps sys.stderr for an object whose fileno() is -1; silencing must still work
     import io
