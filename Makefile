@@ -17,13 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-# The main job: convert, verify, evaluate every float variant, quantize, and the report.
+# The main job: convert, verify, evaluate every float variant, quantize, and the report; then, in a
+# terminal, the explorer on the warm cache (a non-interactive run, as in CI, stops after the report).
 run: setup
 	$(BIN)/r8 info --no-cuda-check
 	$(BIN)/r8 convert
 	$(BIN)/r8 verify
 	$(BIN)/r8 eval
 	$(BIN)/r8 report
+	@if [ -t 0 ] && [ -t 1 ] && [ -z "$$CI" ]; then exec $(BIN)/r8-tui; \
+	else echo "not a terminal: skipping r8-tui (run .venv/bin/r8-tui to open the explorer)"; fi
 
 test: setup
 	$(BIN)/python -m pytest -q
