@@ -16,7 +16,7 @@ def run_r8(args: list[str], cache_dir: Path) -> tuple[float, float]:
     """Run `r8 ARGS` in a fresh process; returns (wall seconds, peak RSS MiB of the child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tui", "--cache-dir", str(cache_dir), *args],
+    subprocess.run([sys.executable, "-m", "cli", "--cache-dir", str(cache_dir), *args],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
     wall = time.perf_counter() - t0

@@ -54,18 +54,19 @@ from engine.workspace import Workspace
 
 LAYOUT = "NHWC"
 """Layout of every captured 4-D tensor (Keras's), batch first."""
-CAPTURE_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
-"""Variants whose intermediate tensors can be read (the TFLite references cannot)."""
+CAPTURE_VARIANTS = V.names(capture=True)
+"""Built-in variants whose intermediate tensors can be read (the TFLite references cannot);
+check a name with check_variant, which also knows variants registered at run time."""
 CAPTURE_BATCH = 100
 """Images per forward pass while capturing."""
 CACHED_TENSORS_MAX = 64
 """Comparisons over at most this many images reuse (and fill) the activation cache; larger
 sets are streamed batch by batch and only the report is cached."""
-QUINT8_REDUCED_MAX = 127
-"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
 ACTIVATION_STAGE = "activations"
 CAPTURE_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
-                     "onnx2torch", "torch", "torchao")
+                     "onnx2torch", "torch")
+"""Every capturable family's libraries (a comparison of two variants); one variant's capture
+is keyed with its own family's list."""
 
 
 # -- results --------------------------------------------------------------------------------
@@ -244,11 +245,11 @@ class _OnnxCapturer:
 
 
 class _KerasCapturer:
-    def __init__(self, ws: Workspace, names: tuple[str, ...]) -> None:
+    def __init__(self, model_path: Path, names: tuple[str, ...]) -> None:
         from engine.convert import load_keras
 
         tf_keras = frameworks.tf_keras()
-        model = load_keras(ws.model_path)
+        model = load_keras(model_path)
         self.names = [n for n in names if n != model.layers[0].name]
         outputs = [model.get_layer(n).output for n in self.names]
         self.sub = tf_keras.Model(model.inputs, outputs)
@@ -263,49 +264,27 @@ class _KerasCapturer:
 
 
 def check_variant(variant: str) -> None:
-    if variant not in CAPTURE_VARIANTS:
+    if not V.get(variant).can_capture:
         raise UsageError(f"cannot capture activations of variant {variant!r}; use one of "
-                         f"{', '.join(CAPTURE_VARIANTS)}")
+                         f"{', '.join(V.names(capture=True))}")
 
 
 def open_capturer(ws: Workspace, variant: str, opts: V.VariantOptions,
-                   layers: tuple[LayerInfo, ...]) -> tuple[Any, tuple[str, ...]]:
+                  layers: tuple[LayerInfo, ...]) -> tuple[Any, tuple[str, ...]]:
     """A loaded capturer and the Keras names it produces (model order, input first)."""
     check_variant(variant)
+    m = V.get(variant).capture_model(ws, opts, layers)
     input_name = layers[0].name
-    if variant == "keras":
+    if m.format == "keras":
         names = tuple(x.name for x in layers)
-        return _KerasCapturer(ws, names), names
-    if variant == "onnx":
-        targets = {x.name: x.onnx_output for x in layers if x.onnx_output}
-        cap: Any = _OnnxCapturer(ws.onnx_path(opts.opset), targets, opts.device, opts.threads)
-    elif variant == "torch":
-        from engine.convert import onnx_to_torch
-
-        targets = {x.name: x.torch_output for x in layers if x.torch_output}
-        module = onnx_to_torch(ws.onnx_path(opts.opset))
-        cap = _TorchCapturer(module, targets, opts.device, opts.threads)
+        return _KerasCapturer(m.model, names), names
+    cap: Any
+    if m.format == "onnx":
+        cap = _OnnxCapturer(m.model, m.targets, m.device, m.threads, m.qparams)
     else:
-        cap, targets = _open_quantized(ws, variant, opts, layers)
-    names = tuple(x.name for x in layers if x.name == input_name or x.name in targets)
+        cap = _TorchCapturer(m.model, m.targets, m.device, m.threads, m.qmax)
+    names = tuple(x.name for x in layers if x.name == input_name or x.name in m.targets)
     return cap, names
-
-
-def _open_quantized(ws: Workspace, variant: str, opts: V.VariantOptions,
-                    layers: tuple[LayerInfo, ...]) -> tuple[Any, dict[str, str]]:
-    from engine import layers as L
-    from engine import quantize
-
-    if variant == "torch-int8":
-        module = quantize.torch_quantized_module(ws, opts)
-        targets = L.torch_int8_targets(module, layers)
-        reduce_range = quantize.settings(variant, opts.quant).reduce_range
-        cap = _TorchCapturer(module, targets, "cpu", opts.threads,  # int8 kernels: CPU only
-                             QUINT8_REDUCED_MAX if reduce_range else None)
-        return cap, targets
-    path = quantize.onnx_quantized_path(ws, variant, opts)
-    targets, qparams = L.qdq_targets(path, layers)
-    return _OnnxCapturer(path, targets, opts.device, opts.threads, qparams), targets
 
 
 def run_capture(cap: Any, names: tuple[str, ...], images: np.ndarray, what: str,
@@ -335,7 +314,7 @@ def run_capture(cap: Any, names: tuple[str, ...], images: np.ndarray, what: str,
 def _capture_key(ws: Workspace, variant: str, spec: InputSpec, opts: V.VariantOptions) -> str:
     return make_key(ACTIVATION_STAGE, {"variant": V.identity(ws, variant, opts),
                                        "input": spec.identity, "layout": LAYOUT,
-                                       "opset": opts.opset}, CAPTURE_LIBRARIES)
+                                       "opset": opts.opset}, ("numpy", *V.libraries(variant)))
 
 
 def capture_activations(

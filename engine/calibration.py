@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from engine import data
-from engine.cache import file_sha256
 from engine.errors import CancelledError, UsageError
 from engine.types import ProgressFn
 from engine.workspace import Workspace
@@ -78,10 +77,10 @@ def calibration_identity(
     out: dict[str, Any] = {"spec": spec, "algorithm": ALGORITHM_VERSION}
     if spec.startswith("train:"):
         out["seed"] = seed
-        out["files"] = [file_sha256(ws.data_dir / f) for f in data.TRAIN_FILES]
+        out["files"] = [ws.file_sha(ws.data_dir / f) for f in data.TRAIN_FILES]
     elif spec == "mlperf":
-        out["files"] = [file_sha256(ws.data_dir / data.TEST_FILE),
-                        file_sha256(ws.index_file(MLPERF_INDEX_FILE))]
+        out["files"] = [ws.file_sha(ws.data_dir / data.TEST_FILE),
+                        ws.file_sha(ws.index_file(MLPERF_INDEX_FILE))]
     else:
         out["seed"] = seed
     return out

@@ -13,7 +13,6 @@ from engine import variants as V
 from engine.activations import (
     CACHED_TENSORS_MAX,
     CAPTURE_BATCH,
-    CAPTURE_LIBRARIES,
     LAYOUT,
     capture_activations,
     check_variant,
@@ -106,7 +105,7 @@ def compare_activations(
     layers = layer_map(ws, opts.opset)
     key = make_key(COMPARE_STAGE, {"a": V.identity(ws, a, opts), "b": V.identity(ws, b, opts),
                                    "input": spec.identity, "threshold_db": threshold_db,
-                                   "layout": LAYOUT}, CAPTURE_LIBRARIES)
+                                   "layout": LAYOUT}, ("numpy", *V.libraries(a), *V.libraries(b)))
 
     return ws.cache.json_result(
         COMPARE_STAGE, key,

@@ -18,7 +18,9 @@ from engine.workspace import Workspace
 
 DEFAULT_BATCH_SIZE = 500
 PREDICTION_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
-                        "onnx2torch", "torch", "torchao")
+                        "onnx2torch", "torch")
+"""Every float variant's libraries (engine.verify keys its cross-variant check with them);
+one variant's predictions are keyed with its own family's list (engine.variants.libraries)."""
 
 
 def predict(
@@ -76,7 +78,7 @@ def predictions(
     key = make_key(
         "predictions",
         {"variant": V.identity(ws, variant, opts), "data": dataset.identity},
-        PREDICTION_LIBRARIES,
+        V.libraries(variant),
     )
     hit = ws.cache.load("predictions", key)
     if hit is not None and "probs" in hit[0] and hit[0]["probs"].shape == (len(dataset), 10):
@@ -87,7 +89,7 @@ def predictions(
     try:
         probs, seconds = predict(runner, dataset.images, batch_size, on_progress, cancel)
         details = {"device": runner.device, "notice": getattr(runner, "notice", "")}
-        if variant == "torch" and runner.device == "cuda":
+        if runner.device == "cuda" and hasattr(runner, "tf32"):
             details["tf32"] = opts.tf32
     finally:
         runner.close()

@@ -356,26 +356,21 @@ def quantized_layer_map(ws: Workspace, opts: Any = None,
     from dataclasses import replace
     from functools import partial
 
-    from engine import variants as V
+    from engine import variants as V  # the variants build on this module
 
     opts = opts or V.VariantOptions()
     layers = layer_map(ws, opts.opset)
     names: dict[str, dict[str, tuple[str, ...]]] = {x.name: {} for x in layers}
-    for variant in variants if variants is not None else V.QUANT_VARIANTS:
+    for variant in variants if variants is not None else V.names("quantized"):
+        v = V.get(variant)
+        if not isinstance(v, V.QuantizedVariant):
+            raise UsageError(f"{variant!r} is not a quantized variant; use one of "
+                             f"{', '.join(V.names('quantized'))}")
         key = make_key(QUANT_MAP_STAGE, {"variant": V.identity(ws, variant, opts)},
                        LAYER_MAP_LIBRARIES)
         targets: dict[str, str] = ws.cache.json_result(
-            QUANT_MAP_STAGE, key, partial(_quantized_targets, ws, variant, opts, layers),
+            QUANT_MAP_STAGE, key, partial(v.quantized_targets, ws, opts, layers),
             dict, dict, {"variant": variant})
         for layer, target in targets.items():
             names[layer][variant] = (target,)
     return tuple(replace(x, quantized=names[x.name]) for x in layers)
-
-
-def _quantized_targets(ws: Workspace, variant: str, opts: Any,
-                       layers: tuple[LayerInfo, ...]) -> dict[str, str]:
-    from engine import quantize
-
-    if variant == "torch-int8":
-        return torch_int8_targets(quantize.torch_quantized_module(ws, opts), layers)
-    return qdq_targets(quantize.onnx_quantized_path(ws, variant, opts), layers)[0]

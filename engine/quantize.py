@@ -43,8 +43,7 @@ import numpy as np
 from engine import calibration, convert, cpu, frameworks
 from engine.cache import library_versions, make_key
 from engine.errors import ConversionError, FrameworkMissingError, R8Error, UsageError
-from engine.runners import OnnxRunner, TorchRunner
-from engine.types import ProgressFn
+from engine.types import ProgressFn, QuantSettings, VariantOptions
 from engine.workspace import Workspace
 
 log = logging.getLogger("engine.quantize")
@@ -64,8 +63,6 @@ DEFAULT_METHOD = {"onnx": "minmax", "torch": "histogram"}
 own x86 default) is robust to reduce_range, which CPUs without VNNI need: measured on the
 shared test set, histogram 86.75 % (full range) / 86.72 % (reduce_range) against minmax
 86.76 % / 86.24 %. ONNX Runtime: MinMax (87.13 % int8, 87.14 % uint8)."""
-QUANT_KEYS = ("calib", "calib_seed", "method", "per_channel", "reduce_range")
-"""The keys VariantOptions.quant may hold."""
 ONNX_LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnxruntime")
 TORCH_LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnx2torch", "torch")
 TORCH_ENGINES = ("x86", "qnnpack")
@@ -74,8 +71,9 @@ TORCH_ENGINES = ("x86", "qnnpack")
 
 # -- settings -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class QuantSettings:
-    """Resolved settings of one quantized variant."""
+class ResolvedQuant:
+    """The settings of one quantized variant with every default filled in (its backend's
+    method, reduce_range by activation type and CPU)."""
 
     variant: str
     """onnx-int8, onnx-uint8 or torch-int8."""
@@ -95,11 +93,21 @@ class QuantSettings:
     """7-bit range (weights in ONNX Runtime, activations in PyTorch)."""
     reduce_range_reason: str
     """Why reduce_range has its value (auto by CPU, or set by the user)."""
+    float_layers: tuple[str, ...] = ()
+    """Keras layers kept in float."""
+    bias_correction: bool = False
+    """Bias correction of the int8 layers."""
 
     def key_parts(self) -> dict[str, Any]:
-        """The settings that change the quantized model (the reason is not one)."""
-        return {k: getattr(self, k) for k in ("variant", "activations", "calib", "calib_seed",
-                                              "method", "per_channel", "reduce_range")}
+        """The settings that change the quantized model (the reason is not one). The repair
+        settings join only when set, so keys of default settings stay as they were."""
+        parts = {k: getattr(self, k) for k in ("variant", "activations", "calib", "calib_seed",
+                                               "method", "per_channel", "reduce_range")}
+        if self.float_layers:
+            parts["float_layers"] = list(self.float_layers)
+        if self.bias_correction:
+            parts["bias_correction"] = True
+        return parts
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.key_parts(), "backend": self.backend,
@@ -112,53 +120,37 @@ class QuantSettings:
                 f"{'on' if self.reduce_range else 'off'} ({self.reduce_range_reason})")
 
 
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    raise UsageError(f"quantization setting {name}={value!r} is not true/false")
+def settings(variant: str, quant: QuantSettings | Mapping[str, Any] | None = None,
+             cpu_info: cpu.CpuFeatures | None = None) -> ResolvedQuant:
+    """The settings of ``variant`` from ``quant`` (VariantOptions.quant), defaults filled in.
 
-
-def settings(variant: str, quant: Mapping[str, Any] | None = None,
-             cpu_info: cpu.CpuFeatures | None = None) -> QuantSettings:
-    """Validate ``quant`` (VariantOptions.quant) for ``variant`` and fill in the defaults."""
+    A mapping is parsed here (older callers and tests); the edges parse once into QuantSettings.
+    """
     if variant not in VARIANT_BACKEND:
         raise UsageError(f"unknown quantized variant {variant!r}; use one of "
                          f"{', '.join(VARIANT_BACKEND)}")
-    quant = dict(quant or {})
-    unknown = sorted(set(quant) - set(QUANT_KEYS))
-    if unknown:
-        raise UsageError(f"unknown quantization setting {', '.join(unknown)}; use "
-                         f"{', '.join(QUANT_KEYS)}")
+    q = QuantSettings.parse(quant, cpu_info)
     backend = VARIANT_BACKEND[variant]
-    method = str(quant.get("method") or DEFAULT_METHOD[backend]).lower()
+    method = q.method or DEFAULT_METHOD[backend]
     allowed = ONNX_METHODS if backend == "onnx" else TORCH_METHODS
     if method not in allowed:
         hint = f"; {backend} supports {', '.join(allowed)}" if method in METHODS else ""
         raise UsageError(f"calibration method {method!r} is not available for {variant}{hint}"
                          f"{'' if hint else '; use one of ' + ', '.join(allowed)}")
-    seed = quant.get("calib_seed")
-    try:
-        seed = calibration.DEFAULT_CALIB_SEED if seed is None else int(seed)
-    except (TypeError, ValueError):
-        raise UsageError(f"calibration seed {seed!r} is not a whole number") from None
-    rr = quant.get("reduce_range")
-    if rr is None:
-        rr, reason = cpu.default_reduce_range(ACTIVATIONS[variant], cpu_info or cpu.cpu_features())
+    if q.reduce_range is None:
+        rr, reason = cpu.default_reduce_range(ACTIVATIONS[variant], q.cpu)
         reason = f"auto: {reason}"
     else:
-        rr, reason = _bool(rr, "reduce_range"), "set by the user"
-    return QuantSettings(
-        variant=variant, backend=backend, activations=ACTIVATIONS[variant],
-        calib=calibration.normalize_spec(str(quant.get("calib") or calibration.DEFAULT_CALIB)),
-        calib_seed=seed, method=method,
-        per_channel=_bool(quant.get("per_channel", True), "per_channel"),
-        reduce_range=rr, reduce_range_reason=reason,
+        rr, reason = q.reduce_range, "set by the user"
+    return ResolvedQuant(
+        variant=variant, backend=backend, activations=ACTIVATIONS[variant], calib=q.calib,
+        calib_seed=q.calib_seed, method=method, per_channel=q.per_channel,
+        reduce_range=rr, reduce_range_reason=reason, float_layers=q.float_layers,
+        bias_correction=q.bias_correction,
     )
 
 
-def _key(ws: Workspace, s: QuantSettings, opset: int) -> tuple[str, dict[str, Any]]:
+def _key(ws: Workspace, s: ResolvedQuant, opset: int) -> tuple[str, dict[str, Any]]:
     libs = ONNX_LIBRARIES if s.backend == "onnx" else TORCH_LIBRARIES
     parts = {"model": ws.model_sha, "opset": opset, "settings": s.key_parts(),
              "calibration": calibration.calibration_identity(ws, s.calib, s.calib_seed)}
@@ -167,7 +159,14 @@ def _key(ws: Workspace, s: QuantSettings, opset: int) -> tuple[str, dict[str, An
     return make_key(f"{STAGE}-{s.backend}", parts, libs), parts
 
 
-def identity(ws: Workspace, variant: str, opts: Any) -> dict[str, Any]:
+def _check_supported(s: ResolvedQuant) -> None:
+    """Refuse settings whose mechanics are not in this build (they would be silently ignored)."""
+    if s.float_layers or s.bias_correction:
+        what = "float_layers" if s.float_layers else "bias_correction"
+        raise UsageError(f"quantization setting {what} is not implemented yet; quantize without it")
+
+
+def identity(ws: Workspace, variant: str, opts: VariantOptions) -> dict[str, Any]:
     """Everything that makes the quantized variant what it is (cache-key parts)."""
     s = settings(variant, opts.quant)
     key, parts = _key(ws, s, opts.opset)
@@ -212,18 +211,17 @@ def _onnx_ok(path: Path) -> bool:
 def onnx_quantized_path(
     ws: Workspace,
     variant: str,
-    opts: Any = None,
+    opts: VariantOptions | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
     """The cached QDQ model of ``onnx-int8`` or ``onnx-uint8``, quantized on first use."""
-    from engine.variants import VariantOptions
-
     opts = opts or VariantOptions()
     if VARIANT_BACKEND.get(variant) != "onnx":
         raise UsageError(f"{variant!r} is not an ONNX quantized variant; use onnx-int8 or "
                          "onnx-uint8")
     s = settings(variant, opts.quant)
+    _check_supported(s)
     key, parts = _key(ws, s, opts.opset)
     hit = ws.cache.artifact(STAGE, key, ".onnx")
     if hit is not None:
@@ -314,7 +312,7 @@ def _check_torch_engine(engine: str) -> None:
             "install torch==2.14.1 for torch-int8")
 
 
-def _qconfig_mapping(s: QuantSettings, engine: str) -> Any:
+def _qconfig_mapping(s: ResolvedQuant, engine: str) -> Any:
     torch = frameworks.torch()
     from torch.ao.quantization import (
         HistogramObserver,
@@ -339,15 +337,14 @@ def _example_input() -> Any:
 
 def torch_quantized_module(
     ws: Workspace,
-    opts: Any = None,
+    opts: VariantOptions | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Any:
     """The torch-int8 FX module (eval mode, NHWC float input, CPU), from cached calibration."""
-    from engine.variants import VariantOptions
-
     opts = opts or VariantOptions()
     s = settings("torch-int8", opts.quant)
+    _check_supported(s)
     quantize_fx = _torch_fx()
     torch = frameworks.torch()
     engine = _torch_engine_name()
@@ -421,52 +418,6 @@ def torch_structure(module: Any) -> dict[str, Any]:
     return {"quantized_modules": quantized, "float_modules": float_}
 
 
-# -- runners --------------------------------------------------------------------------------
-class QuantOnnxRunner(OnnxRunner):
-    """OnnxRunner over a QDQ model; load() is idempotent (open_runner returns it loaded)."""
-
-    def load(self) -> None:
-        if self.session is None:
-            super().load()
-
-
-class QuantTorchRunner(TorchRunner):
-    """torch-int8 on CPU (PyTorch's quantized kernels are CPU only); load() is idempotent."""
-
-    def __init__(self, module: Any, requested: str, threads: int | None) -> None:
-        super().__init__(module, "torch-int8", "cpu", False, threads)
-        self.asked, self.loaded = requested, False
-
-    def load(self) -> None:
-        if self.loaded:
-            return
-        super().load()
-        self.loaded = True
-        if self.asked != "cpu":
-            self.notice = (f"torch-int8 runs on CPU only (PyTorch quantized kernels); "
-                           f"--device {self.asked} ignored")
-
-
-def open_runner(
-    ws: Workspace, variant: str, opts: Any = None
-) -> QuantOnnxRunner | QuantTorchRunner:
-    """A loaded runner of a quantized variant (quantizing through the cache first)."""
-    from engine.variants import VariantOptions
-
-    opts = opts or VariantOptions()
-    runner: QuantOnnxRunner | QuantTorchRunner
-    if VARIANT_BACKEND.get(variant) == "onnx":
-        runner = QuantOnnxRunner(onnx_quantized_path(ws, variant, opts), variant, opts.device,
-                                 opts.threads)
-    elif variant == "torch-int8":
-        runner = QuantTorchRunner(torch_quantized_module(ws, opts), opts.device, opts.threads)
-    else:
-        raise UsageError(f"unknown quantized variant {variant!r}; use one of "
-                         f"{', '.join(VARIANT_BACKEND)}")
-    runner.load()
-    return runner
-
-
 # -- r8 quantize ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QuantizeResult:
@@ -503,7 +454,7 @@ def backend_variants(backend: str) -> tuple[str, ...]:
     return BACKEND_VARIANTS[backend]
 
 
-def cached_meta(ws: Workspace, variant: str, opts: Any) -> dict[str, Any] | None:
+def cached_meta(ws: Workspace, variant: str, opts: VariantOptions) -> dict[str, Any] | None:
     """The cache sidecar of a quantized variant, or None when it is not quantized yet."""
     s = settings(variant, opts.quant)
     key, _ = _key(ws, s, opts.opset)
@@ -520,13 +471,11 @@ def cached_meta(ws: Workspace, variant: str, opts: Any) -> dict[str, Any] | None
 def quantize(
     ws: Workspace,
     variants: tuple[str, ...] | list[str],
-    opts: Any = None,
+    opts: VariantOptions | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[QuantizeResult, ...]:
     """Quantize each variant into the cache (or find it there) and describe the result."""
-    from engine.variants import VariantOptions
-
     opts = opts or VariantOptions()
     out: list[QuantizeResult] = []
     for v in variants:

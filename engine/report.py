@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import evaluate
+from engine import calibration, evaluate, quantize
 from engine import variants as V
 from engine.types import AccuracyReport, Dataset, ProgressFn
 from engine.workspace import Workspace
@@ -68,45 +68,22 @@ class VariantsReport:
 
 
 def _per_class(r: AccuracyReport) -> np.ndarray:
-    tot = np.asarray(r.per_class_total, dtype=np.float64)
-    cor = np.asarray(r.per_class_correct, dtype=np.float64)
-    return np.divide(cor, tot, out=np.full_like(cor, np.nan), where=tot > 0)
+    return np.asarray(r.per_class_accuracy, dtype=np.float64)
 
 
 def model_size(ws: Workspace, variant: str, opts: V.VariantOptions) -> tuple[int | None, str]:
     """Size on disk of ``variant`` and what was measured (file, or serialized state_dict)."""
-    from engine import quantize
-
-    if variant == "keras":
-        return ws.model_path.stat().st_size, "Keras .h5 file"
-    if variant == "onnx":
-        return ws.onnx_path(opts.opset).stat().st_size, "float .onnx file"
-    if variant == "torch":
-        from engine import convert
-
-        module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
-        return quantize.state_dict_bytes(module), "torch.save(state_dict)"
-    if variant in V.REFERENCE_VARIANTS:
-        from engine import assets
-
-        path = assets.find_tflite(V.TFLITE_FILE[variant], ws.model_path)
-        return path.stat().st_size, ".tflite file"
-    if quantize.VARIANT_BACKEND.get(variant) == "onnx":
-        return quantize.onnx_quantized_path(ws, variant, opts).stat().st_size, "QDQ .onnx file"
-    meta = quantize.cached_meta(ws, variant, opts) or {}
-    size = meta.get("serialized_bytes")
-    return (int(size) if size is not None else None), "torch.save(state_dict) of the FX model"
+    return V.get(variant).size(ws, opts)
 
 
-def _target_note(s: Any, acc: float, n_images: int) -> str | None:
+def _target_note(s: quantize.ResolvedQuant, acc: float, n_images: int) -> str | None:
     """Verdict against TARGETS, only for default settings on the full test set."""
-    from engine import calibration, quantize
-
     target = TARGETS.get(s.variant)
     defaults = (s.calib == calibration.normalize_spec(calibration.DEFAULT_CALIB)
                 and s.calib_seed == calibration.DEFAULT_CALIB_SEED
                 and s.method == quantize.DEFAULT_METHOD[s.backend] and s.per_channel
-                and s.reduce_range_reason.startswith("auto"))
+                and s.reduce_range_reason.startswith("auto")
+                and not s.float_layers and not s.bias_correction)
     if target is None or n_images < TARGET_MIN_IMAGES or not defaults:
         return None
     gap = (acc - target) * 100
@@ -125,8 +102,6 @@ def variants_report(
     cancel: threading.Event | None = None,
 ) -> VariantsReport:
     """Evaluate ``variants`` (and the keras baseline) on ``dataset`` and compare them."""
-    from engine import quantize
-
     opts = opts or V.VariantOptions()
     names = list(dict.fromkeys([V.BASELINE, *V.parse_variants(",".join(variants))]))
     ev = evaluate.evaluate(ws, names, dataset, opts, on_progress=on_progress, cancel=cancel)
@@ -142,13 +117,13 @@ def variants_report(
         ok = pred == dataset.labels
         size, size_what = model_size(ws, v, opts)
         details: dict[str, Any] = {**r.extra, "size_of": size_what}
-        if v in quantize.VARIANT_BACKEND:
-            s = quantize.settings(v, opts.quant)
-            meta = quantize.cached_meta(ws, v, opts) or {}
-            details.update(quant=s.to_dict(), calibration=meta.get("calibration"),
-                           calibration_size=meta.get("calibration_size"))
-            notes.extend(meta.get("calibration_notes", ()))
-            note = _target_note(s, r.accuracy, len(dataset))
+        variant = V.get(v)
+        if isinstance(variant, V.QuantizedVariant):
+            extra = variant.details(ws, opts)
+            details.update(quant=extra["quant"], calibration=extra["calibration"],
+                           calibration_size=extra["calibration_size"])
+            notes.extend(extra["calibration_notes"])
+            note = _target_note(variant.settings(opts), r.accuracy, len(dataset))
             if note:
                 notes.append(note)
         rows.append(VariantRow(

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine import calibration
 from engine.quantize import ONNX_METHODS, TORCH_METHODS, VARIANT_BACKEND
-from engine.types import ProgressFn
+from engine.types import ProgressFn, QuantSettings, VariantOptions
 from engine.workspace import Workspace
 
 SWEEP_SIZES = (100, 500, 1000, 5000)
@@ -81,7 +81,7 @@ def sweep(
     ws: Workspace,
     variants: tuple[str, ...] | list[str],
     dataset: Any,
-    opts: Any = None,
+    opts: VariantOptions | None = None,
     points: dict[str, tuple[SweepPoint, ...]] | None = None,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -89,10 +89,10 @@ def sweep(
     """Quantize and evaluate every (variant, point); each quantized model and its
     predictions are cached, so an interrupted sweep resumes where it stopped."""
     from engine import evaluate
-    from engine.variants import BASELINE, VariantOptions
+    from engine.variants import BASELINE
 
     opts = opts or VariantOptions()
-    seed = int(opts.quant.get("calib_seed") or calibration.DEFAULT_CALIB_SEED)
+    seed = opts.quant.calib_seed
     base = evaluate.predictions(ws, BASELINE, dataset, opts, on_progress=on_progress,
                                 cancel=cancel)
     base_pred = base.probs.argmax(axis=1)
@@ -100,7 +100,7 @@ def sweep(
     rows: list[SweepRow] = []
     for v in variants:
         for pt in (points or {}).get(v) or sweep_points(v):
-            o = replace(opts, quant=pt.quant(seed))
+            o = replace(opts, quant=QuantSettings.parse(pt.quant(seed), opts.quant.cpu))
             p = evaluate.predictions(ws, v, dataset, o, on_progress=on_progress, cancel=cancel)
             pred = p.probs.argmax(axis=1)
             acc = float((pred == dataset.labels).mean())

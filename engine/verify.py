@@ -14,6 +14,7 @@ from engine.cache import make_key
 from engine.data import random_inputs
 from engine.errors import UsageError
 from engine.evaluate import PREDICTION_LIBRARIES, predict
+from engine.runners import KerasRunner, TorchRunner
 from engine.types import OutputDiff, ProgressFn
 from engine.workspace import Workspace
 
@@ -205,10 +206,10 @@ def _verify(ws: Workspace, onnx_path: Path, opset: int, n_real: int, n_random: i
                 "real": predict(runner, real, on_progress=on_progress)[0],
                 "random": predict(runner, rand, on_progress=on_progress)[0],
             }
-            if variant == "keras":
-                listings[variant] = keras_listing(runner.model)  # type: ignore[attr-defined]
-            elif variant == "torch":
-                listings[variant] = torch_listing(runner.module)  # type: ignore[attr-defined]
+            if isinstance(runner, KerasRunner):
+                listings[variant] = keras_listing(runner.model)
+            elif isinstance(runner, TorchRunner):
+                listings[variant] = torch_listing(runner.module)
         finally:
             runner.close()
     pairs = tuple(

@@ -29,11 +29,9 @@ from engine.layers import LayerInfo, find_layer, keras_layer_of_tensor, layer_ma
 from engine.stats import Histogram, TensorStats, compare_tensors, histogram, tensor_stats
 from engine.workspace import Workspace
 
-WEIGHT_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
-"""Variants whose weights can be read."""
+WEIGHT_VARIANTS = V.names(weights=True)
+"""Built-in variants whose weights can be read (check_weight_variant knows later ones too)."""
 WEIGHTS_STAGE = "weights"
-WEIGHT_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
-                    "onnx2torch", "torch")
 INT8_CLIP = 127
 """|q| at or beyond which an int8 weight counts as clipped (symmetric range -127..127)."""
 
@@ -60,9 +58,9 @@ class WeightReport:
 
 
 def check_weight_variant(variant: str) -> None:
-    if variant not in WEIGHT_VARIANTS:
+    if not V.get(variant).has_weights:
         raise UsageError(f"cannot read weights of variant {variant!r}; use one of "
-                         f"{', '.join(WEIGHT_VARIANTS)}")
+                         f"{', '.join(V.names(weights=True))}")
 
 
 def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = None,
@@ -73,7 +71,8 @@ def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = No
     layers = layer_map(ws, opts.opset)
     if layer is not None:
         find_layer(layers, layer)
-    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)}, WEIGHT_LIBRARIES)
+    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)},
+                   ("numpy", *V.libraries(variant)))
     reports = ws.cache.json_result(
         WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers),
         lambda reps: [_to_dict(r) for r in reps],
@@ -92,23 +91,14 @@ def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = N
     check_weight_variant(variant)
     layers = layer_map(ws, opts.opset)
     known = {x.name for x in layers}
-    if variant == "keras":
-        return _keras_weights(ws)
-    if variant == "onnx":
-        return [(ly, p, a, None) for ly, p, a in _onnx_float(ws.onnx_path(opts.opset), known)]
-    if variant == "torch":
-        from engine.convert import onnx_to_torch
-
-        return _torch_weights(onnx_to_torch(ws.onnx_path(opts.opset)), known, None)
-    from engine import quantize
-
-    if variant == "torch-int8":
-        from engine.convert import onnx_to_torch
-
-        ref = onnx_to_torch(ws.onnx_path(opts.opset))
-        return _torch_weights(quantize.torch_quantized_module(ws, opts), known, ref)
-    return _qdq_weights(quantize.onnx_quantized_path(ws, variant, opts),
-                        ws.onnx_path(opts.opset), known)
+    src = V.get(variant).weight_source(ws, opts)
+    if src.format == "keras":
+        return _keras_weights(src.model)
+    if src.format == "onnx":
+        return [(ly, p, a, None) for ly, p, a in _onnx_float(src.model, known)]
+    if src.format == "qdq":
+        return _qdq_weights(src.model, src.reference, known)
+    return _torch_weights(src.model, known, src.reference)
 
 
 def _build(ws: Workspace, variant: str, opts: V.VariantOptions,
@@ -145,10 +135,10 @@ def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # -- readers --------------------------------------------------------------------------------
-def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+def _keras_weights(model_path: Any) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
     from engine.convert import load_keras
 
-    model = load_keras(ws.model_path)
+    model = load_keras(model_path)
     out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
     for lay in model.layers:
         for w in lay.weights:

@@ -7,10 +7,11 @@ so a command that needs only the model never looks for the data.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any, TypeVar
 
 from engine import assets, convert
 from engine.cache import Cache, file_sha256, make_key
@@ -18,6 +19,7 @@ from engine.data import load_cifar10
 from engine.types import Dataset, ProgressFn
 
 DEFAULT_CACHE_DIR = "cache"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,24 @@ class Workspace:
     @cached_property
     def cache(self) -> Cache:
         return Cache(self.cache_dir)
+
+    @cached_property
+    def _memo(self) -> dict[Hashable, Any]:
+        return {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per ``key`` for this workspace (identities, file hashes)."""
+        try:
+            return self._memo[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
+
+    def file_sha(self, path: Path) -> str:
+        """SHA-256 of a file, hashed once per workspace while its size and mtime stay the same."""
+        st = Path(path).stat()
+        return self.memo(("sha256", str(Path(path).resolve()), st.st_size, st.st_mtime_ns),
+                         lambda: file_sha256(path))
 
     @cached_property
     def model_path(self) -> Path:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def r8(*args: str, cache_dir: Path | str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui", "--cache-dir", str(cache_dir), "--no-download", *args],
+        [sys.executable, "-m", "cli", "--cache-dir", str(cache_dir), "--no-download", *args],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})},
         timeout=600,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from cli import main
 
 REQUIRED = {"name", "shape", "min", "max", "mean", "std", "zeros_fraction"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], cache_dir: Path, *argv: str) -> tuple[int, str, str]:

@@ -79,10 +79,10 @@ def test_warm_torch_int8_is_rebuilt_identically_from_cached_calibration(
 ) -> None:
     opts = VariantOptions(quant={"calib": "train:200"})
     x = sample.images[:200]
-    first = quantize.open_runner(ws, "torch-int8", opts)
+    first = open_runner(ws, "torch-int8", opts)
     a = first.infer(x)
     assert quantize.cached_meta(ws, "torch-int8", opts) is not None
-    second = quantize.open_runner(ws, "torch-int8", opts)
+    second = open_runner(ws, "torch-int8", opts)
     np.testing.assert_array_equal(a, second.infer(x))
 
 

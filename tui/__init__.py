@@ -1,1 +1,1 @@
-"""r8 user interfaces: the `r8` command line (tui.cli) and the `r8-tui` Textual app."""
+"""The `r8-tui` Textual app (the `r8` command line is the sibling package `cli`)."""

@@ -1,5 +1,7 @@
+"""`python -m tui`: the `r8-tui` explorer."""
+
 import sys
 
-from tui.cli import main
+from tui.tui_main import main
 
 sys.exit(main())

@@ -9,10 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import layers as L
-from engine import variants as V
-from tui.cli import quant_options
-from tui.cli.common import (
+from cli import options
+from cli.common import (
     add_device_options,
     add_output_options,
     out_console,
@@ -20,6 +18,8 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import layers as L
+from engine import variants as V
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--float-only", action="store_true",
                    help="leave out the quantized variants (no quantization on first use)")
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p)
     p.set_defaults(run=run)
 
@@ -39,7 +39,7 @@ def layers_json(layers: tuple[L.LayerInfo, ...]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     if args.float_only:
         layers = L.layer_map(ws, opts.opset)
     else:

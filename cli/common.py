@@ -17,29 +17,16 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.options import (  # noqa: F401  (re-exported: the subcommands import them from here)
+    add_device_options,
+    positive_int,
+    variant_options,
+    workspace,
+)
 from engine.types import ProgressFn
-from engine.variants import VariantOptions
-from engine.workspace import Workspace
 
 err_console = Console(stderr=True)
 out_console = Console()
-
-
-def workspace(args: argparse.Namespace, on_progress: ProgressFn | None = None) -> Workspace:
-    return Workspace.open(
-        model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
-        download=not args.no_download, on_progress=on_progress,
-    )
-
-
-def add_device_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
-                   help="where PyTorch and ONNX Runtime run (default: cpu)")
-    p.add_argument("--tf32", action="store_true",
-                   help="allow TF32 convolutions on CUDA (faster, less exact; off by default)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="intra-op threads for ONNX Runtime and PyTorch")
-    p.add_argument("--opset", type=int, default=13, help="ONNX opset of the conversion (13-18)")
 
 
 def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None = None) -> None:
@@ -47,21 +34,6 @@ def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None =
     p.add_argument("--json", action="store_true", help="print one JSON object")
     if csv is not None:
         p.add_argument("--csv", metavar=csv[0], help=csv[1])
-
-
-def variant_options(args: argparse.Namespace, quant: dict[str, Any] | None = None) -> VariantOptions:
-    return VariantOptions(device=args.device, tf32=args.tf32, threads=args.threads,
-                          opset=args.opset, quant=quant or {})
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive; use 1 or more")
-    return value
 
 
 @contextmanager

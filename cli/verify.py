@@ -6,8 +6,8 @@ import argparse
 
 from rich.table import Table
 
+from cli.common import add_output_options, out_console, positive_int, print_json, progress, workspace
 from engine import convert, verify
-from tui.cli.common import add_output_options, out_console, positive_int, print_json, progress, workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,9 @@ import argparse
 
 from rich.table import Table
 
+from cli.common import out_console, print_json
 from engine.cache import Cache
 from engine.workspace import Workspace
-from tui.cli.common import out_console, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

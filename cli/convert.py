@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from cli.common import add_output_options, out_console, print_json, workspace
 from engine import convert
-from tui.cli.common import add_output_options, out_console, print_json, workspace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,11 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import quantize as Q
-from engine import sweep as S
-from engine.subsets import SUBSET_HELP, select_subset
-from tui.cli import quant_options
-from tui.cli.common import (
+from cli import options
+from cli.common import (
     add_device_options,
     add_output_options,
     notice,
@@ -22,6 +19,9 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import quantize as Q
+from engine import sweep as S
+from engine.subsets import SUBSET_HELP, select_subset
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"(sizes {', '.join(map(str, S.SWEEP_SIZES))}; each point cached)")
     p.add_argument("--subset", default="all", help=f"sweep evaluation images: {SUBSET_HELP}")
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p)
     p.set_defaults(run=run)
 
@@ -100,7 +100,7 @@ def print_sweep(rep: S.SweepReport) -> None:
 def run(args: argparse.Namespace) -> int:
     names = Q.backend_variants(args.backend)
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     for v in names:
         Q.settings(v, opts.quant)  # refuse bad settings before any work
     with progress(not args.json) as (on_progress, cancel):

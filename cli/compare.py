@@ -9,12 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import activations as A
-from engine import compare as C
-from engine import inputs as I
-from engine.export import write_csv
-from tui.cli import quant_options
-from tui.cli.common import (
+from cli import options
+from cli.common import (
     add_device_options,
     add_output_options,
     emit,
@@ -23,6 +19,10 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import activations as A
+from engine import compare as C
+from engine import inputs as I
+from engine.export import write_csv
 
 SUMMARY = ("min", "max", "mean", "std", "zeros_fraction")
 DIFF = ("sqnr_db", "cosine", "mse", "max_abs_diff")
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=C.DIVERGENCE_DB, metavar="DB",
                    help=f"first-divergence SQNR threshold in dB (default {C.DIVERGENCE_DB:g})")
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p, ("FILE", "write one row per layer to FILE"))
     p.set_defaults(run=run)
 
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     for v in (args.a, args.b):
         A.check_variant(v)
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     spec = I.parse_input(ws, args.input)
     with progress(not args.json) as (on_progress, cancel):
         rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,

@@ -6,13 +6,13 @@ import argparse
 
 from rich.table import Table
 
+from cli.common import add_output_options, out_console, print_json, workspace
 from engine import assets
 from engine.cache import library_versions
 from engine.errors import R8Error
-from tui.cli.common import add_output_options, out_console, print_json, workspace
 
 LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "torch",
-             "torchvision", "onnx2torch", "torchao", "textual", "rich", "plotext")
+             "torchvision", "onnx2torch", "textual", "rich", "plotext")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

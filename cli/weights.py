@@ -8,11 +8,9 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import weights as W
-from engine.export import write_csv
-from tui.cli import quant_options
-from tui.cli.activations import STAT_COLUMNS, stats_fields
-from tui.cli.common import (
+from cli import options
+from cli.activations import STAT_COLUMNS, stats_fields
+from cli.common import (
     add_device_options,
     add_output_options,
     out_console,
@@ -21,6 +19,8 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import weights as W
+from engine.export import write_csv
 
 QUANT_COLUMNS = ("dtype", "per_channel", "scale_min", "scale_max", "zero_point_min",
                  "zero_point_max", "sqnr_db", "max_abs_err", "clip_fraction")
@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(W.WEIGHT_VARIANTS)} (default: keras)")
     p.add_argument("--layer", help="only this Keras layer (default: all)")
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p, ("FILE", "write one row per parameter to FILE"))
     p.set_defaults(run=run)
 
@@ -45,7 +45,7 @@ def row_json(r: W.WeightReport) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     W.check_weight_variant(args.variant)
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     reports = W.weight_reports(ws, args.variant, args.layer, opts)
     if args.csv:
         cols = ["layer", "param", "shape", *STAT_COLUMNS, *QUANT_COLUMNS]

@@ -8,13 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import activations as A
-from engine import inputs as I
-from engine import layers as L
-from engine.export import write_csv
-from engine.stats import TensorStats
-from tui.cli import quant_options
-from tui.cli.common import (
+from cli import options
+from cli.common import (
     add_device_options,
     add_output_options,
     notice,
@@ -25,6 +20,11 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import activations as A
+from engine import inputs as I
+from engine import layers as L
+from engine.export import write_csv
+from engine.stats import TensorStats
 
 STAT_COLUMNS = ("min", "max", "mean", "std", "mean_abs", "zeros_fraction", "p1", "p5", "p50",
                 "p95", "p99", "count", "nonfinite")
@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(A.CAPTURE_VARIANTS)} (default: torch)")
     p.add_argument("--layer", help="only this Keras layer (default: all)")
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p, ("FILE", "write one row per layer to FILE"))
     p.set_defaults(run=run)
 
@@ -69,7 +69,7 @@ def rows_json(layers: tuple[L.LayerInfo, ...], acts: A.ActivationSet,
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     A.check_variant(args.variant)
     layers = L.layer_map(ws, opts.opset)
     if args.layer:

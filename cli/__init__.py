@@ -8,6 +8,7 @@ import logging
 import sys
 import warnings
 
+from cli import options
 from engine.errors import R8Error
 
 # Each module has add_parser(subparsers) and run(args) -> int.
@@ -19,21 +20,18 @@ COMMANDS = ("info", "convert", "verify", "eval", "cache_cmd", "quantize", "repor
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="r8", description="MLPerf Tiny ResNet8 across Keras, ONNX Runtime and PyTorch.")
-    p.add_argument("--model", help="Keras .h5 model (default: $R8_MODEL, standard places, download)")
-    p.add_argument("--data-dir", help="cifar-10-batches-py folder (default: $R8_DATA_DIR, ...)")
-    p.add_argument("--cache-dir", help="results cache (default: $R8_CACHE_DIR or ./cache)")
-    p.add_argument("--no-download", action="store_true", help="never download missing assets")
+    options.add_workspace_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show engine log messages")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        mod = importlib.import_module(f"tui.cli.{name}")
+        mod = importlib.import_module(f"cli.{name}")
         mod.add_parser(sub)
     return p
 
 
 class _OneLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        from tui.cli.common import err_console
+        from cli.common import err_console
 
         err_console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False)
 

@@ -8,13 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
-from engine import evaluate
-from engine import variants as V
-from engine.export import write_csv
-from engine.subsets import SUBSET_HELP, select_subset
-from engine.types import CLASS_NAMES
-from tui.cli import quant_options
-from tui.cli.common import (
+from cli import options
+from cli.common import (
     add_device_options,
     add_output_options,
     emit,
@@ -25,6 +20,11 @@ from tui.cli.common import (
     variant_options,
     workspace,
 )
+from engine import evaluate
+from engine import variants as V
+from engine.export import write_csv
+from engine.subsets import SUBSET_HELP, select_subset
+from engine.types import CLASS_NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", default="all", help=SUBSET_HELP)
     p.add_argument("--batch-size", type=positive_int, default=evaluate.DEFAULT_BATCH_SIZE)
     add_device_options(p)
-    quant_options.add(p)
+    options.add_quant_options(p)
     add_output_options(p, ("DIR", "write one CSV per table into DIR"))
     p.set_defaults(run=run)
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args)
     with progress(not args.json) as (on_progress, cancel):
         rep = evaluate.evaluate(ws, names, dataset, opts, args.batch_size, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

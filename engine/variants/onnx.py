@@ -1,0 +1,45 @@
+"""onnx: the float ONNX conversion (tf2onnx, BatchNorm folded) in ONNX Runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import convert
+from engine.layers import LayerInfo
+from engine.runners import OnnxRunner, Runner
+from engine.types import VariantOptions
+from engine.variants.base import CaptureModel, Variant, WeightSource, file_size
+from engine.workspace import Workspace
+
+LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnxruntime")
+
+
+@dataclass(frozen=True)
+class OnnxVariant(Variant):
+    family: str = "onnx"
+    libraries: tuple[str, ...] = LIBRARIES
+    description: str = "float ONNX in ONNX Runtime"
+
+    def identity(self, ws: Workspace, opts: VariantOptions) -> dict[str, Any]:
+        return {**super().identity(ws, opts), "opset": opts.opset, "device": opts.device}
+
+    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
+        runner = OnnxRunner(ws.onnx_path(opts.opset), self.name, opts.device, opts.threads)
+        runner.load()
+        return runner
+
+    def capture_model(self, ws: Workspace, opts: VariantOptions,
+                      layers: tuple[LayerInfo, ...]) -> CaptureModel:
+        targets = {x.name: x.onnx_output for x in layers if x.onnx_output}
+        return CaptureModel("onnx", ws.onnx_path(opts.opset), targets, opts.device, opts.threads)
+
+    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
+        return WeightSource("onnx", ws.onnx_path(opts.opset))
+
+    def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
+        return file_size(ws.onnx_path(opts.opset)), "float .onnx file"
+
+
+def variants() -> tuple[Any, ...]:
+    return (OnnxVariant("onnx"),)

@@ -1,0 +1,50 @@
+"""torch: the float ONNX model turned into a torch.nn.Module by onnx2torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import convert, quantize
+from engine.layers import LayerInfo
+from engine.runners import Runner, TorchRunner
+from engine.types import VariantOptions
+from engine.variants.base import CaptureModel, Variant, WeightSource
+from engine.workspace import Workspace
+
+LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnx2torch", "torch")
+
+
+@dataclass(frozen=True)
+class TorchVariant(Variant):
+    family: str = "torch"
+    libraries: tuple[str, ...] = LIBRARIES
+    description: str = "float PyTorch module (onnx2torch)"
+
+    def identity(self, ws: Workspace, opts: VariantOptions) -> dict[str, Any]:
+        return {**super().identity(ws, opts), "opset": opts.opset, "device": opts.device,
+                "tf32": opts.tf32}
+
+    def module(self, ws: Workspace, opts: VariantOptions) -> Any:
+        return convert.onnx_to_torch(ws.onnx_path(opts.opset))
+
+    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
+        runner = TorchRunner(self.module(ws, opts), self.name, opts.device, opts.tf32,
+                             opts.threads)
+        runner.load()
+        return runner
+
+    def capture_model(self, ws: Workspace, opts: VariantOptions,
+                      layers: tuple[LayerInfo, ...]) -> CaptureModel:
+        targets = {x.name: x.torch_output for x in layers if x.torch_output}
+        return CaptureModel("torch", self.module(ws, opts), targets, opts.device, opts.threads)
+
+    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
+        return WeightSource("torch", self.module(ws, opts))
+
+    def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
+        return quantize.state_dict_bytes(self.module(ws, opts)), "torch.save(state_dict)"
+
+
+def variants() -> tuple[Any, ...]:
+    return (TorchVariant("torch"),)

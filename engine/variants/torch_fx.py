@@ -1,0 +1,59 @@
+"""torch-int8: PyTorch FX static quantization of the onnx2torch module (CPU kernels only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import convert, quantize
+from engine import layers as L
+from engine.layers import LayerInfo
+from engine.runners import Runner, TorchRunner
+from engine.types import VariantOptions
+from engine.variants.base import CaptureModel, QuantizedVariant, WeightSource
+from engine.workspace import Workspace
+
+LIBRARIES = quantize.TORCH_LIBRARIES
+QUINT8_REDUCED_MAX = 127
+"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
+
+
+@dataclass(frozen=True)
+class TorchFxVariant(QuantizedVariant):
+    family: str = "torch_fx"
+    libraries: tuple[str, ...] = LIBRARIES
+
+    def module(self, ws: Workspace, opts: VariantOptions) -> Any:
+        return quantize.torch_quantized_module(ws, self.options(opts))
+
+    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
+        runner = TorchRunner(self.module(ws, opts), self.name, "cpu", False, opts.threads)
+        runner.load()
+        if opts.device != "cpu":
+            runner.notice = (f"{self.name} runs on CPU only (PyTorch quantized kernels); "
+                             f"--device {opts.device} ignored")
+        return runner
+
+    def quantized_targets(self, ws: Workspace, opts: VariantOptions,
+                          layers: tuple[LayerInfo, ...]) -> dict[str, str]:
+        return L.torch_int8_targets(self.module(ws, opts), layers)
+
+    def capture_model(self, ws: Workspace, opts: VariantOptions,
+                      layers: tuple[LayerInfo, ...]) -> CaptureModel:
+        module = self.module(ws, opts)
+        targets = L.torch_int8_targets(module, layers)
+        qmax = QUINT8_REDUCED_MAX if self.settings(opts).reduce_range else None
+        return CaptureModel("torch", module, targets, "cpu", opts.threads, qmax=qmax)
+
+    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
+        return WeightSource("torch", self.module(ws, opts),
+                            convert.onnx_to_torch(ws.onnx_path(opts.opset)))
+
+    def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
+        size = (quantize.cached_meta(ws, self.base, self.options(opts)) or {}).get(
+            "serialized_bytes")
+        return (int(size) if size is not None else None), "torch.save(state_dict) of the FX model"
+
+
+def variants() -> tuple[Any, ...]:
+    return (TorchFxVariant("torch-int8", description="PyTorch FX int8 (x86/qnnpack, CPU)"),)
