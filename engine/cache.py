@@ -165,6 +165,9 @@ class Cache:
     root: Path
     writable: bool = field(default=True, init=False)
     """False when the folder exists and can be read but not written."""
+    tidied: Housekeeping = field(default_factory=lambda: Housekeeping(), init=False,
+                                 compare=False)
+    """What opening the cache removed (stale temp files, orphaned sidecars)."""
 
     def __post_init__(self) -> None:
         try:
@@ -180,8 +183,8 @@ class Cache:
                 "pass --cache-dir or set R8_CACHE_DIR to a writable folder"
             ) from None
         try:
-            self.tidy()
-        except OSError as exc:
+            object.__setattr__(self, "tidied", self.tidy())
+        except (OSError, CacheError) as exc:
             log.info("could not tidy cache %s (%s)", self.root, exc)
 
     # -- paths -----------------------------------------------------------------------------
