@@ -289,9 +289,11 @@ class Cache:
                 key = f.name.split(".", 1)[0]
                 side = f.with_name(key + ".json")
                 try:
-                    size = _size(f) + (_size(side) if side.exists() else 0)
+                    size = _size(f) + (_size(side) if os.path.exists(side) else 0)
                 except FileNotFoundError:
                     continue
+                except OSError:
+                    size = 0
                 meta, problem = self._listed_meta(f, side)
                 out.append(CacheEntry(stage_dir.name, key, f, size, meta, problem))
         return out
@@ -369,12 +371,11 @@ class Cache:
             text = side.read_text()
             actual_main = file_sha256(main)
         except FileNotFoundError:
-            if main.exists() and not side.exists():
+            if os.path.exists(main) and not os.path.exists(side):
                 self._drop(stage, key, "is corrupt: it has no sidecar")
             return None
         except PermissionError as exc:
-            raise self._unreadable(side if main.exists() and os.access(main, os.R_OK)
-                                   else main, exc) from None
+            raise self._unreadable(side if os.access(main, os.R_OK) else main, exc) from None
         except OSError as exc:
             self._drop(stage, key, f"cannot be read ({exc.strerror or exc})")
             return None
@@ -399,7 +400,7 @@ class Cache:
         return meta
 
     def _listed_meta(self, main: Path, side: Path) -> tuple[dict[str, Any], str]:
-        if main.is_dir():
+        if os.path.isdir(main):
             return {}, "a folder, not a cache file"
         try:
             meta = json.loads(side.read_text())
@@ -411,6 +412,14 @@ class Cache:
             return {}, "corrupt sidecar"
         if not isinstance(meta, dict):
             return {}, "corrupt sidecar"
+        try:
+            intact = meta.get(HASH_FIELD) == content_hash(main, meta)
+        except PermissionError:
+            return {}, "unreadable (permissions)"
+        except OSError:
+            return {}, "unreadable"
+        if not intact:
+            return {}, "content hash mismatch"
         meta.pop(HASH_FIELD, None)
         return meta, ""
 
@@ -456,7 +465,10 @@ class Cache:
             if isinstance(exc, PermissionError):
                 raise CacheError(f"cache folder {folder} is not writable ({exc.strerror}); "
                                  "fix its permissions or pass --cache-dir") from None
-            if isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+            if isinstance(exc, IsADirectoryError) or os.path.isdir(target):
+                raise CacheError(f"cache entry {target} is a folder, not a file; remove it "
+                                 "(or run `r8 cache clear`)") from None
+            if isinstance(exc, FileNotFoundError):
                 raise CacheError(f"could not write {target} ({exc.strerror}: the cache was "
                                  "cleared or changed by another process meanwhile); run the "
                                  "command again") from None
@@ -493,6 +505,11 @@ def _fsync(path: Path) -> None:
 
 
 def _ignore_missing(func: Any, path: str, exc_info: Any) -> None:
-    """rmtree error handler: another process removed it first, which is fine."""
-    if not isinstance(exc_info[1], FileNotFoundError):
-        raise exc_info[1]
+    """rmtree error handler: another process removed a file first, or wrote a new entry into
+    a folder being removed (it stays); both are fine."""
+    exc = exc_info[1]
+    if isinstance(exc, FileNotFoundError):
+        return
+    if isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
+        return
+    raise exc
