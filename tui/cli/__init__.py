@@ -36,7 +36,8 @@ class _OneLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from tui.cli.common import err_console
 
-        err_console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {record.getMessage()}", highlight=False,
+                          soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
