@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 "saturated_fraction"]
         path = write_csv(Path(args.csv), cols, [
             [("x".join(map(str, r[c])) if c == "shape" and r[c] else r[c]) for c in cols]
-            for r in rows])
+            for r in rows], force=args.force)
         if not args.json:
             out_console.print(f"wrote {path}")
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,34 @@ from engine.types import ProgressFn
 
 err_console = Console(stderr=True)
 out_console = Console()
+_json_out: list[Any] = []
+"""The real stdout while a --json command runs (see json_stdout)."""
+
+
+@contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """Under --json, everything printed while the command runs (ONNX Runtime's calibration
+    chatter, print() in a library, C code writing to fd 1) goes to stderr; only print_json
+    writes to the real stdout, so stdout holds one JSON object and nothing else."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    real = os.fdopen(os.dup(saved), "w")
+    old_stdout = sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    _json_out.append(real)
+    try:
+        yield
+    finally:
+        _json_out.remove(real)
+        sys.stderr.flush()
+        sys.stdout = old_stdout
+        os.dup2(saved, 1)
+        os.close(saved)
+        real.close()
 
 
 def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None = None) -> None:
@@ -34,6 +63,8 @@ def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None =
     p.add_argument("--json", action="store_true", help="print one JSON object")
     if csv is not None:
         p.add_argument("--csv", metavar=csv[0], help=csv[1])
+        p.add_argument("--force", action="store_true",
+                       help="let --csv overwrite existing files (refused otherwise)")
 
 
 @contextmanager
@@ -61,11 +92,11 @@ def emit(
     rep: Any,
     to_json: Callable[[Any], Any],
     print_tables: Callable[[Any], None],
-    write_tables: Callable[[Any, Path], list[Path]],
+    write_tables: Callable[[Any, Path, bool], list[Path]],
 ) -> int:
     """The one output path of table commands: --csv DIR, then --json or notes + rich tables."""
     if args.csv:
-        for path in write_tables(rep, Path(args.csv)):
+        for path in write_tables(rep, Path(args.csv), args.force):
             if not args.json:
                 out_console.print(f"wrote {path}")
     if args.json:
@@ -97,7 +128,9 @@ def jsonable(obj: Any) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(jsonable(obj), indent=1) + "\n")
+    out = _json_out[-1] if _json_out else sys.stdout
+    out.write(json.dumps(jsonable(obj), indent=1) + "\n")
+    out.flush()
 
 
 def notice(text: str) -> None:

@@ -60,13 +60,13 @@ def _db(x: float) -> str:
     return "exact" if math.isinf(x) and x > 0 else f"{x:.1f}"
 
 
-def write_table(rep: C.ComparisonReport, path: Path) -> list[Path]:
+def write_table(rep: C.ComparisonReport, path: Path, force: bool = False) -> list[Path]:
     cols = ["name", "shape", *DIFF, "below_threshold", *(f"a_{k}" for k in SUMMARY),
             *(f"b_{k}" for k in SUMMARY)]
     return [write_csv(path, cols, [
         [r.name, "x".join(map(str, r.shape)), *(r.diff.to_dict()[k] for k in DIFF),
          r.below_threshold, *(r.a[k] for k in SUMMARY), *(r.b[k] for k in SUMMARY)]
-        for r in rep.layers])]
+        for r in rep.layers], force=force)]
 
 
 def print_table(rep: C.ComparisonReport) -> None:

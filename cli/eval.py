@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,8 @@ from cli.common import (
     variant_options,
     workspace,
 )
-from engine import evaluate
+from engine import evaluate, export
 from engine import variants as V
-from engine.export import write_csv
 from engine.subsets import SUBSET_HELP, select_subset
 from engine.types import CLASS_NAMES
 
@@ -66,8 +66,9 @@ def report_json(rep: evaluate.EvalReport) -> dict[str, Any]:
     }
 
 
-def write_tables(rep: evaluate.EvalReport, folder: Path) -> list[Path]:
+def write_tables(rep: evaluate.EvalReport, folder: Path, force: bool = False) -> list[Path]:
     names = list(rep.reports)
+    write_csv = partial(export.write_csv, force=force)
     out = [
         write_csv(folder / "accuracy.csv", ["variant", "accuracy", "correct", "total",
                                             "images_per_second"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from cli.common import (
     variant_options,
     workspace,
 )
+from engine import export
 from engine import report as R
 from engine import variants as V
-from engine.export import write_csv
 from engine.subsets import SUBSET_HELP, select_subset
 from engine.types import CLASS_NAMES
 
@@ -63,8 +64,9 @@ def report_json(rep: R.VariantsReport) -> dict[str, Any]:
     }
 
 
-def write_tables(rep: R.VariantsReport, folder: Path) -> list[Path]:
+def write_tables(rep: R.VariantsReport, folder: Path, force: bool = False) -> list[Path]:
     names = [r.variant for r in rep.rows]
+    write_csv = partial(export.write_csv, force=force)
     return [
         write_csv(folder / "variants.csv",
                   ["variant", "accuracy", "correct", "total", "delta_points",

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         path = write_csv(Path(args.csv), cols, [
             [r.layer, r.param, "x".join(map(str, r.shape)),
              *(stats_fields(r.stats)[k] for k in STAT_COLUMNS),
-             *((r.quant or {}).get(k) for k in QUANT_COLUMNS)] for r in reports])
+             *((r.quant or {}).get(k) for k in QUANT_COLUMNS)] for r in reports],
+            force=args.force)
         if not args.json:
             out_console.print(f"wrote {path}")
     if args.json:

@@ -62,6 +62,13 @@ CAPTURE_BATCH = 100
 CACHED_TENSORS_MAX = 64
 """Comparisons over at most this many images reuse (and fill) the activation cache; larger
 sets are streamed batch by batch and only the report is cached."""
+CAPTURE_BYTES_MAX = 512 * 2**20
+"""Largest capture kept whole (every layer of every image, in memory and in the cache).
+Bigger inputs are refused with the image limit: the consumers of a capture (statistics,
+histograms, the TUI's layer browser) need whole tensors of every layer, and comparisons over
+many images already stream (CACHED_TENSORS_MAX)."""
+QUINT8_REDUCED_MAX = 127
+"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
 ACTIVATION_STAGE = "activations"
 CAPTURE_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
                      "onnx2torch", "torch")
@@ -331,6 +338,7 @@ def capture_activations(
     if len(spec) == 0:
         raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
     layers = layer_map(ws, opts.opset)
+    check_capture_size(spec, layers)
     key = _capture_key(ws, variant, spec, opts)
     hit = ws.cache.load(ACTIVATION_STAGE, key)
     if hit is not None:
@@ -348,6 +356,23 @@ def capture_activations(
                    "quant": {k: list(v) for k, v in quant.items()}, "layout": LAYOUT,
                    "not_materialised": list(missing)})
     return acts
+
+
+def capture_limit(layers: tuple[LayerInfo, ...]) -> tuple[int, int]:
+    """(bytes one image's capture takes, most images one capture may hold)."""
+    per_image = sum(4 * int(np.prod([d for d in x.output_shape if d])) for x in layers)
+    return per_image, max(1, CAPTURE_BYTES_MAX // max(per_image, 1))
+
+
+def check_capture_size(spec: InputSpec, layers: tuple[LayerInfo, ...]) -> None:
+    """UsageError when capturing every layer of ``spec``'s images would exceed the limit."""
+    per_image, most = capture_limit(layers)
+    if len(spec) > most:
+        raise UsageError(
+            f"input {spec.text!r} selects {len(spec)} images; a capture keeps every layer of "
+            f"each (~{per_image / 2**20:.1f} MiB per image) and holds at most {most} images "
+            f"({CAPTURE_BYTES_MAX // 2**20} MiB); choose {most} or fewer, e.g. "
+            f"batch:test:0-{most - 1} (accuracy over more images: r8 eval --subset)")
 
 
 def _from_cache(variant: str, spec: InputSpec, layers: tuple[LayerInfo, ...],

@@ -2,19 +2,26 @@
 
 Layout: ``<root>/<stage>/<key>.npz`` with ``<key>.json`` beside it, and artifacts (ONNX
 models) as ``<root>/<stage>/<key><suffix>``. Keys hash every input that changes a result.
+
+Every sidecar records ``content_sha256``, a hash of the main file's bytes and of the rest of
+the sidecar; an entry whose hash does not match (bit flips, hand edits, a truncated file) is
+reported and recomputed. An entry that cannot be *read* (permissions) is never deleted.
+Temp files are named ``.tmp-<pid>-...``; those of dead processes are removed on open.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,14 +30,23 @@ import numpy as np
 
 from engine.errors import CacheError
 
-CACHE_VERSION = 1
-"""Bump when the meaning of any cached result changes."""
+CACHE_VERSION = 2
+"""Bump when the meaning of any cached result changes (2: sidecars carry a content hash)."""
 
 log = logging.getLogger("engine.cache")
 
 T = TypeVar("T")
 RESULT_FIELD = "result"
 """Sidecar field that holds a JSON-encoded result (see Cache.json_result)."""
+HASH_FIELD = "content_sha256"
+"""Sidecar field: SHA-256 of the main file's bytes and of the rest of the sidecar."""
+TMP_PREFIX = ".tmp-"
+"""Temp files of r8's own making: ``.tmp-<pid>-<random><suffix>``."""
+ORPHAN_GRACE_S = 120.0
+"""A sidecar without its main file is an orphan once it is this old (a live writer replaces
+the main file right after its sidecar)."""
+UNOWNED_TMP_AGE_S = 3600.0
+"""Temp files without a PID in their name (older r8) are stale once this old."""
 
 
 def library_versions(names: Iterable[str]) -> dict[str, str]:
@@ -65,6 +81,50 @@ def make_key(stage: str, parts: dict[str, Any], libraries: Iterable[str] = ("num
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def content_hash(main: Path, meta: dict[str, Any]) -> str:
+    """The hash recorded in a sidecar: the main file's bytes, then the sidecar's other fields."""
+    h = hashlib.sha256(bytes.fromhex(file_sha256(main)))
+    rest = {k: v for k, v in meta.items() if k != HASH_FIELD}
+    h.update(json.dumps(rest, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def tmp_owner(name: str) -> int | None:
+    """The PID in a temp file's name, or None when it has none."""
+    pid, _, _ = name.removeprefix(TMP_PREFIX).partition("-")
+    return int(pid) if name.startswith(TMP_PREFIX) and pid.isdigit() else None
+
+
+def no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """One cached result as listed by ``Cache.entries``."""
@@ -78,14 +138,36 @@ class CacheEntry:
     size_bytes: int
     """Size of the main file plus its sidecar."""
     meta: dict[str, Any]
-    """The JSON sidecar (empty when it is missing)."""
+    """The JSON sidecar (empty when it is missing or unreadable)."""
+    problem: str = ""
+    """Why the entry will not be served (no sidecar, unreadable, a folder), or ''."""
+
+
+@dataclass(frozen=True)
+class Housekeeping:
+    """Leftovers found (and removed where safe) by ``Cache.tidy``."""
+
+    stale_temps: tuple[Path, ...] = ()
+    """Temp files of dead r8 processes, removed."""
+    orphans: tuple[Path, ...] = ()
+    """Sidecars without their main file, removed."""
+    live_temps: tuple[Path, ...] = ()
+    """Temp files of running writers, kept."""
+    removed_bytes: int = 0
+    """Bytes freed."""
 
 
 @dataclass(frozen=True)
 class Cache:
-    """A cache directory. Creating it checks that it can be written."""
+    """A cache directory. Creating it checks that it can be used; a read-only cache serves
+    what it holds and saves nothing (with a warning)."""
 
     root: Path
+    writable: bool = field(default=True, init=False)
+    """False when the folder exists and can be read but not written."""
+    tidied: Housekeeping = field(default_factory=lambda: Housekeeping(), init=False,
+                                 compare=False)
+    """What opening the cache removed (stale temp files, orphaned sidecars)."""
 
     def __post_init__(self) -> None:
         try:
@@ -93,10 +175,17 @@ class Cache:
             probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True)
             probe.close()
         except OSError as exc:
+            if self.root.is_dir() and os.access(self.root, os.R_OK | os.X_OK):
+                object.__setattr__(self, "writable", False)
+                return
             raise CacheError(
                 f"cache dir {self.root} is not writable ({exc.strerror or exc}); "
                 "pass --cache-dir or set R8_CACHE_DIR to a writable folder"
             ) from None
+        try:
+            object.__setattr__(self, "tidied", self.tidy())
+        except (OSError, CacheError) as exc:
+            log.info("could not tidy cache %s (%s)", self.root, exc)
 
     # -- paths -----------------------------------------------------------------------------
     def path(self, stage: str, key: str, suffix: str = ".npz") -> Path:
@@ -105,32 +194,39 @@ class Cache:
 
     # -- arrays ----------------------------------------------------------------------------
     def load(self, stage: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        """Arrays and metadata of an entry, or None when absent or corrupt (then removed)."""
+        """Arrays and metadata of a valid entry, or None when absent or damaged (a damaged
+        entry is removed). CacheError when it exists but cannot be read (permissions)."""
         npz = self.path(stage, key)
-        if not npz.exists():
+        meta = self._checked(stage, key, npz)
+        if meta is None:
             return None
         try:
             with np.load(npz, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files}
-            meta = self._read_meta(stage, key)
+        except PermissionError as exc:
+            raise self._unreadable(npz, exc) from None
+        except FileNotFoundError:
+            return None  # removed meanwhile (r8 cache clear in another process)
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            log.warning("cache entry %s is corrupt (%s); recomputing it", npz, exc)
-            self.remove(stage, key)
+            self._drop(stage, key, f"is corrupt ({exc})")
             return None
         return arrays, meta
 
     def save(
         self, stage: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
-    ) -> Path:
-        """Write arrays + sidecar atomically; returns the npz path."""
-        target = self.path(stage, key)
+    ) -> Path | None:
+        """Write arrays + sidecar atomically; returns the npz path, or None (with a warning)
+        when the cache cannot take it (disk full, read-only): the caller keeps its result."""
 
-        def write(f: Any) -> None:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
+        def write(path: Path) -> None:
+            with open(path, "wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
 
-        self._write_meta(stage, key, meta)
-        self._atomic_write(target, write)
-        return target
+        try:
+            return self._commit(stage, key, ".npz", write, meta)
+        except CacheError as exc:
+            log.warning("%s; the result is not cached", exc)
+            return None
 
     def json_result(
         self,
@@ -147,7 +243,7 @@ class Cache:
         if hit is not None and RESULT_FIELD in hit[1]:
             try:
                 return decode(hit[1][RESULT_FIELD])
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 log.warning("cache entry %s/%s is unreadable (%s); recomputing it", stage, key, exc)
         value = compute()
         self.save(stage, key, {}, {**(meta or {}), RESULT_FIELD: encode(value)})
@@ -155,82 +251,265 @@ class Cache:
 
     # -- artifacts (model files) -----------------------------------------------------------
     def artifact(self, stage: str, key: str, suffix: str) -> Path | None:
-        """The artifact file when it exists, else None."""
+        """The artifact file when it exists and matches its sidecar's hash, else None (a
+        damaged one is removed)."""
         p = self.path(stage, key, suffix)
-        return p if p.exists() and p.stat().st_size > 0 else None
+        return p if self._checked(stage, key, p) is not None else None
 
     def save_artifact(
         self, stage: str, key: str, suffix: str, write: Callable[[Path], None], meta: dict[str, Any]
     ) -> Path:
-        """Create an artifact through ``write(tmp_path)`` and move it into place atomically."""
-        target = self.path(stage, key, suffix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=suffix)
-        os.close(fd)
-        try:
-            write(Path(tmp))
-            self._write_meta(stage, key, meta)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        """Create an artifact through ``write(tmp_path)`` and move it into place atomically.
+        CacheError (naming the folder) when the cache cannot take it: the file is needed."""
+        return self._commit(stage, key, suffix, write, meta)
 
     def remove(self, stage: str, key: str) -> None:
         """Delete every file of an entry."""
-        for p in (self.root / stage).glob(f"{key}*"):
-            p.unlink(missing_ok=True)
+        try:
+            for p in (self.root / stage).glob(f"{key}.*"):
+                if not p.is_dir():
+                    p.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove cache entry %s/%s (%s)", stage, key, exc)
 
     # -- listing ---------------------------------------------------------------------------
     def entries(self) -> list[CacheEntry]:
-        """Every entry, sorted by stage and key."""
+        """Every entry, sorted by stage and key (damaged ones carry a ``problem``)."""
         out: list[CacheEntry] = []
-        if not self.root.exists():
-            return out
-        for stage_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            for f in sorted(stage_dir.iterdir()):
+        for stage_dir in self._stage_dirs():
+            try:
+                files = sorted(stage_dir.iterdir())
+            except FileNotFoundError:
+                continue
+            except PermissionError as exc:
+                raise self._unreadable(stage_dir, exc) from None
+            for f in files:
                 if f.name.startswith(".") or f.suffix == ".json":
                     continue
                 key = f.name.split(".", 1)[0]
                 side = f.with_name(key + ".json")
-                size = f.stat().st_size + (side.stat().st_size if side.exists() else 0)
-                out.append(
-                    CacheEntry(stage_dir.name, key, f, size, self._read_meta(stage_dir.name, key))
-                )
+                try:
+                    size = _size(f) + (_size(side) if os.path.exists(side) else 0)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    size = 0
+                meta, problem = self._listed_meta(f, side)
+                out.append(CacheEntry(stage_dir.name, key, f, size, meta, problem))
         return out
 
+    def tidy(self) -> Housekeeping:
+        """Remove temp files of dead r8 processes and orphaned sidecars; never a live
+        writer's temp file. A read-only cache is only inspected."""
+        stale: list[Path] = []
+        live: list[Path] = []
+        orphans: list[Path] = []
+        freed = 0
+        now = time.time()
+        for folder in (self.root, *self._stage_dirs()):
+            try:
+                names = [p for p in folder.iterdir() if p.is_file()]
+            except OSError:
+                continue
+            for p in names:
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                if p.name.startswith(TMP_PREFIX):
+                    pid = tmp_owner(p.name)
+                    dead = (not pid_alive(pid) if pid is not None
+                            else now - st.st_mtime > UNOWNED_TMP_AGE_S)
+                    (stale if dead else live).append(p)
+                elif (folder != self.root and p.suffix == ".json"
+                      and now - st.st_mtime > ORPHAN_GRACE_S
+                      and not any(q != p for q in folder.glob(p.stem + ".*"))):
+                    orphans.append(p)
+                else:
+                    continue
+                if p not in live and self.writable:
+                    try:
+                        p.unlink()
+                        freed += st.st_size
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        log.info("could not remove %s (%s)", p, exc)
+        return Housekeeping(tuple(stale), tuple(orphans), tuple(live), freed)
+
     def clear(self) -> int:
-        """Remove every entry; returns how many main files were removed."""
-        n = len(self.entries())
-        for stage_dir in (p for p in self.root.iterdir() if p.is_dir()):
-            shutil.rmtree(stage_dir)
+        """Remove every entry; returns how many main files were removed. Tolerates another
+        process writing or clearing at the same time."""
+        if not self.writable:
+            raise CacheError(f"cache dir {self.root} is read-only; nothing was removed "
+                             "(fix its permissions or pass --cache-dir)")
+        n = len([e for e in self.entries() if not e.problem or e.meta])
+        for stage_dir in self._stage_dirs():
+            shutil.rmtree(stage_dir, onerror=_ignore_missing)
         return n
 
     # -- internals -------------------------------------------------------------------------
-    def _read_meta(self, stage: str, key: str) -> dict[str, Any]:
+    def _stage_dirs(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.root.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+        except PermissionError as exc:
+            raise self._unreadable(self.root, exc) from None
+
+    def _checked(self, stage: str, key: str, main: Path) -> dict[str, Any] | None:
+        """The sidecar of an entry whose main file and sidecar match its recorded hash;
+        None when absent, or damaged (then removed with a warning)."""
         side = self.path(stage, key, ".json")
-        if not side.exists():
-            return {}
         try:
-            return dict(json.loads(side.read_text()))
-        except (OSError, ValueError) as exc:
-            log.warning("cache sidecar %s is unreadable (%s)", side, exc)
-            return {}
-
-    def _write_meta(self, stage: str, key: str, meta: dict[str, Any]) -> None:
-        text = json.dumps(meta, indent=1, sort_keys=True, default=str)
-        self._atomic_write(self.path(stage, key, ".json"), lambda f: f.write(text.encode()))
-
-    def _atomic_write(self, target: Path, write: Callable[[Any], None]) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+            if main.is_dir():
+                log.warning("cache entry %s is a folder, not a file; ignoring it (remove it)",
+                            main)
+                return None
+            if not main.exists():
+                return None
+            text = side.read_text()
+            actual_main = file_sha256(main)
+        except FileNotFoundError:
+            if os.path.exists(main) and not os.path.exists(side):
+                self._drop(stage, key, "is corrupt: it has no sidecar")
+            return None
+        except PermissionError as exc:
+            raise self._unreadable(side if os.access(main, os.R_OK) else main, exc) from None
+        except OSError as exc:
+            self._drop(stage, key, f"cannot be read ({exc.strerror or exc})")
+            return None
         try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
+            meta = json.loads(text)
+        except ValueError as exc:
+            self._drop(stage, key, f"is corrupt: its sidecar is not JSON ({exc})")
+            return None
+        if not isinstance(meta, dict):
+            self._drop(stage, key, f"is corrupt: its sidecar holds {type(meta).__name__}, "
+                       "not an object")
+            return None
+        recorded = meta.pop(HASH_FIELD, None)
+        h = hashlib.sha256(bytes.fromhex(actual_main))
+        h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+        if recorded != h.hexdigest():
+            why = ("is corrupt: its sidecar has no content hash" if recorded is None
+                   else "is corrupt: it does not match its recorded content hash (changed "
+                   "since it was written)")
+            self._drop(stage, key, why)
+            return None
+        return meta
+
+    def _listed_meta(self, main: Path, side: Path) -> tuple[dict[str, Any], str]:
+        if os.path.isdir(main):
+            return {}, "a folder, not a cache file"
+        try:
+            meta = json.loads(side.read_text())
+        except FileNotFoundError:
+            return {}, "no sidecar"
+        except PermissionError:
+            return {}, "unreadable (permissions)"
+        except (OSError, ValueError):
+            return {}, "corrupt sidecar"
+        if not isinstance(meta, dict):
+            return {}, "corrupt sidecar"
+        try:
+            intact = meta.get(HASH_FIELD) == content_hash(main, meta)
+        except PermissionError:
+            return {}, "unreadable (permissions)"
+        except OSError:
+            return {}, "unreadable"
+        if not intact:
+            return {}, "content hash mismatch"
+        meta.pop(HASH_FIELD, None)
+        return meta, ""
+
+    def _drop(self, stage: str, key: str, why: str) -> None:
+        log.warning("cache entry %s/%s %s; recomputing it", stage, key, why)
+        if self.writable:
+            self.remove(stage, key)
+
+    def _unreadable(self, path: Path, exc: OSError) -> CacheError:
+        return CacheError(f"cache entry {path} cannot be read ({exc.strerror or exc}); make it "
+                          "readable (chmod a+r) or pass --cache-dir with a cache of your own")
+
+    def _commit(self, stage: str, key: str, suffix: str, write: Callable[[Path], None],
+                meta: dict[str, Any]) -> Path:
+        """Write the main file to a temp file, record its hash in the sidecar, then move the
+        main file into place. Nothing partial is left behind on any failure."""
+        target = self.path(stage, key, suffix)
+        folder = target.parent
+        if not self.writable:
+            raise CacheError(f"cache dir {self.root} is read-only; pass --cache-dir with a "
+                             "writable folder to keep new results")
+        tmp: Path | None = None
+        side_tmp: Path | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = self._tmpfile(folder, suffix)
+            write(tmp)
+            _fsync(tmp)
+            meta = json.loads(json.dumps(meta, sort_keys=True, default=str))
+            meta[HASH_FIELD] = content_hash(tmp, meta)
+            side_tmp = self._tmpfile(folder, ".json")
+            side_tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+            _fsync(side_tmp)
+            os.replace(side_tmp, self.path(stage, key, ".json"))
+            side_tmp = None
             os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            tmp = None
+        except OSError as exc:
+            if no_space(exc):
+                raise CacheError(f"the disk holding cache folder {folder} is full "
+                                 f"({exc.strerror}); free space there or pass --cache-dir "
+                                 "on another disk") from None
+            if isinstance(exc, PermissionError):
+                raise CacheError(f"cache folder {folder} is not writable ({exc.strerror}); "
+                                 "fix its permissions or pass --cache-dir") from None
+            if isinstance(exc, IsADirectoryError) or os.path.isdir(target):
+                raise CacheError(f"cache entry {target} is a folder, not a file; remove it "
+                                 "(or run `r8 cache clear`)") from None
+            if isinstance(exc, FileNotFoundError):
+                raise CacheError(f"could not write {target} ({exc.strerror}: the cache was "
+                                 "cleared or changed by another process meanwhile); run the "
+                                 "command again") from None
+            raise CacheError(f"could not write {target} ({exc.strerror or exc}); check the "
+                             "cache folder or pass --cache-dir") from None
+        finally:
+            for leftover in (tmp, side_tmp):
+                if leftover is not None:
+                    try:
+                        leftover.unlink(missing_ok=True)
+                    except OSError:
+                        pass
+        return target
+
+    @staticmethod
+    def _tmpfile(folder: Path, suffix: str) -> Path:
+        """An empty temp file named after this process, with the normal file mode."""
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{TMP_PREFIX}{os.getpid()}-",
+                                   suffix=suffix)
+        try:
+            os.fchmod(fd, 0o666 & ~umask())
+        finally:
+            os.close(fd)
+        return Path(tmp)
+
+
+def _size(p: Path) -> int:
+    return 0 if p.is_dir() else p.stat().st_size
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _ignore_missing(func: Any, path: str, exc_info: Any) -> None:
+    """rmtree error handler: another process removed a file first, or wrote a new entry into
+    a folder being removed (it stays); both are fine."""
+    exc = exc_info[1]
+    if isinstance(exc, FileNotFoundError):
+        return
+    if isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
+        return
+    raise exc

@@ -44,6 +44,34 @@ def check_h5_file(path: Path) -> None:
             "pretrainedResnet.h5 with --model"
         )
     check_h5_config(path)
+    check_h5_weights(path)
+
+
+def check_h5_weights(path: Path) -> None:
+    """Refuse a model whose stored weights hold NaN or Inf, naming the layer (such a model
+    evaluates to chance accuracy without any other sign)."""
+    import h5py
+    import numpy as np
+
+    bad: list[str] = []
+
+    def visit(name: str, obj: object) -> None:
+        if bad or not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "fc":
+            return
+        if not np.isfinite(obj[()]).all():
+            bad.append(name)
+
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("model_weights", f)
+            group.visititems(visit)
+    except OSError as exc:
+        raise ModelError(f"cannot read the weights of {path} ({exc}); pass the MLPerf Tiny "
+                         "pretrainedResnet.h5 with --model") from None
+    if bad:
+        layer = bad[0].split("/")[0]
+        raise ModelError(f"{path}: layer {layer!r} has NaN or Inf weights ({bad[0]}); the "
+                         "file is damaged, pass an intact pretrainedResnet.h5 with --model")
 
 
 def check_h5_config(path: Path) -> None:

@@ -79,15 +79,33 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
             f"{path} holds data of shape {data.shape} and dtype {data.dtype}, expected (N, 3072) "
             "uint8; use the official file"
         )
-    lab = np.asarray(labels, dtype=np.int64)
+    raw_labels = np.asarray(labels)
+    if raw_labels.size and not np.issubdtype(raw_labels.dtype, np.integer):
+        raise DataError(f"{path} stores its labels as {raw_labels.dtype}, not integers 0-9 "
+                        "(they would be truncated); use the official file")
+    lab = raw_labels.astype(np.int64)
     if lab.shape != (data.shape[0],):
         raise DataError(f"{path} has {lab.shape[0]} labels for {data.shape[0]} images")
     if lab.size and (lab.min() < 0 or lab.max() > 9):
         raise DataError(f"{path} has labels outside 0-9; use the official file")
     idx = d.get(b"indices")
-    indices = None if idx is None else np.asarray(idx, dtype=np.int64)
-    if indices is not None and indices.shape != lab.shape:
-        raise DataError(f"{path} has {indices.shape[0]} indices for {lab.shape[0]} images")
+    indices = None if idx is None else np.asarray(idx)
+    if indices is not None:
+        if indices.size and not np.issubdtype(indices.dtype, np.integer):
+            raise DataError(f"{path} stores its indices as {indices.dtype}, not integers; "
+                            "use the official file")
+        indices = indices.astype(np.int64)
+        if indices.shape != lab.shape:
+            raise DataError(f"{path} has {indices.shape[0]} indices for {lab.shape[0]} images")
+        if path.name == TEST_FILE and indices.size and (
+                indices.min() < 0 or indices.max() >= OFFICIAL_TEST_SIZE):
+            bad = int(indices[(indices < 0) | (indices >= OFFICIAL_TEST_SIZE)][0])
+            raise DataError(f"{path} holds official test index {bad}, outside 0-"
+                            f"{OFFICIAL_TEST_SIZE - 1}; use the official file or fix its "
+                            "b'indices'")
+        if np.unique(indices).size != indices.size:
+            raise DataError(f"{path} repeats an official index in b'indices'; each image "
+                            "needs its own; use the official file")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), lab, indices
 
@@ -192,6 +210,7 @@ def stratified(ds: Dataset, n: int, seed: int = 0) -> Dataset:
     """n images, as equal per class as possible, drawn with a fixed seed."""
     if n <= 0 or n > len(ds):
         raise UsageError(f"stratified sample of {n} from {len(ds)} images; use 1..{len(ds)}")
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     classes = np.unique(ds.labels)
     base, extra = divmod(n, len(classes))
@@ -206,5 +225,12 @@ def stratified(ds: Dataset, n: int, seed: int = 0) -> Dataset:
 
 def random_inputs(n: int, seed: int) -> np.ndarray:
     """Seeded uniform 0-255 float32 NHWC inputs."""
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     return rng.uniform(0.0, 255.0, size=(n, 32, 32, 3)).astype(np.float32)
+
+
+def check_seed(seed: int) -> None:
+    """UsageError unless ``seed`` is a whole number numpy accepts (0 or more)."""
+    if not 0 <= seed < 2**63:
+        raise UsageError(f"seed {seed} is out of range; use a whole number from 0 to {2**63 - 1}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from engine.errors import CancelledError, UsageError
 from engine.runners import Runner
 from engine.types import CLASS_NAMES, AccuracyReport, Dataset, ProgressFn
 from engine.workspace import Workspace
+
+log = logging.getLogger("engine.evaluate")
 
 DEFAULT_BATCH_SIZE = 500
 PREDICTION_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
@@ -81,10 +84,16 @@ def predictions(
         V.libraries(variant),
     )
     hit = ws.cache.load("predictions", key)
-    if hit is not None and "probs" in hit[0] and hit[0]["probs"].shape == (len(dataset), 10):
+    if hit is not None:
+        probs = hit[0].get("probs")
         meta = hit[1]
-        return Predictions(variant, hit[0]["probs"], meta.get("images_per_second"), True,
-                           dict(meta.get("details", {})))
+        details = meta.get("details", {})
+        ips = meta.get("images_per_second")
+        if (probs is not None and probs.shape == (len(dataset), 10)
+                and np.isfinite(probs).all() and isinstance(details, dict)
+                and (ips is None or isinstance(ips, (int, float)))):
+            return Predictions(variant, probs, ips, True, dict(details))
+        log.warning("cached predictions of %s (%s) are malformed; recomputing them", variant, key)
     runner = V.open_runner(ws, variant, opts)
     try:
         probs, seconds = predict(runner, dataset.images, batch_size, on_progress, cancel)

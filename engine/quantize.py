@@ -350,15 +350,23 @@ def torch_quantized_module(
     engine = _torch_engine_name()
     _check_torch_engine(engine)
     key, parts = _key(ws, s, opts.opset)
-    module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
     mapping = _qconfig_mapping(s, engine)
     torch.backends.quantized.engine = engine
-    try:
-        prepared = quantize_fx.prepare_fx(module, mapping, _example_input())
-    except Exception as exc:
-        raise ConversionError(f"FX prepare failed on the onnx2torch module ({str(exc)[:160]}); "
-                              "use the onnx-int8 variant") from None
-    if not _load_observers(ws, key, prepared):
+
+    def prepare() -> Any:
+        module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
+        try:
+            return quantize_fx.prepare_fx(module, mapping, _example_input())
+        except Exception as exc:
+            raise ConversionError(f"FX prepare failed on the onnx2torch module "
+                                  f"({str(exc)[:160]}); use the onnx-int8 variant") from None
+
+    prepared = prepare()
+    loaded = _load_observers(ws, key, prepared)
+    if loaded is False:
+        # load_state_dict copies the matching tensors before it raises: start afresh
+        prepared = prepare()
+    if not loaded:
         t0 = time.perf_counter()
         calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
         with torch.inference_mode():
@@ -379,11 +387,13 @@ def torch_quantized_module(
     return quantize_fx.convert_fx(prepared).eval()
 
 
-def _load_observers(ws: Workspace, key: str, prepared: Any) -> bool:
-    """Load cached observer state into ``prepared``; False (entry removed) when unusable."""
+def _load_observers(ws: Workspace, key: str, prepared: Any) -> bool | None:
+    """Load cached observer state into ``prepared``: True when loaded, None when absent
+    (``prepared`` untouched), False when unusable (entry removed, ``prepared`` possibly
+    half-loaded: the caller must rebuild it)."""
     hit = ws.cache.load(STAGE, key)
     if hit is None:
-        return False
+        return None
     torch = frameworks.torch()
     arrays, meta = hit
     try:

@@ -162,6 +162,8 @@ class QuantSettings:
             seed = DEFAULT_CALIB_SEED if seed is None else int(seed)
         except (TypeError, ValueError):
             raise UsageError(f"calibration seed {seed!r} is not a whole number") from None
+        if seed < 0:
+            raise UsageError(f"calibration seed {seed} is negative; use --calib-seed 0 or more")
         method = q.get("method")
         rr = q.get("reduce_range")
         layers = q.get("float_layers") or ()

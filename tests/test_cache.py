@@ -99,4 +99,4 @@ def test_json_result_with_a_damaged_sidecar_is_recomputed(tmp_path, caplog):
     c.path("s", "k", ".json").write_text('{"result": {"b": 2}}')
     with caplog.at_level(logging.WARNING, logger="engine.cache"):
         assert c.json_result("s", "k", lambda: 3, encode, decode) == 3
-    assert "unreadable" in caplog.text
+    assert "corrupt" in caplog.text

@@ -63,7 +63,7 @@ def test_eval_json_and_csv(cache_dir, tmp_path):
 def test_cache_ls_json(cache_dir):
     proc = r8("cache", "ls", "--json", cache_dir=cache_dir)
     assert proc.returncode == 0
-    assert any(e["stage"] == "onnx" for e in json.loads(proc.stdout))
+    assert any(e["stage"] == "onnx" for e in json.loads(proc.stdout)["entries"])
 
 
 def test_info_json(cache_dir):
