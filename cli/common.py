@@ -41,9 +41,13 @@ def json_stdout(enabled: bool) -> Iterator[None]:
         yield
         return
     sys.stdout.flush()
-    saved = os.dup(1)
-    real = os.fdopen(os.dup(saved), "w")
     old_stdout = sys.stdout
+    try:
+        on_fd1 = old_stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):  # replaced by an object (a test's capture)
+        on_fd1 = False
+    saved = os.dup(1)
+    real = os.fdopen(os.dup(saved), "w") if on_fd1 else old_stdout
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _json_out.append(real)
@@ -55,7 +59,8 @@ def json_stdout(enabled: bool) -> Iterator[None]:
         sys.stdout = old_stdout
         os.dup2(saved, 1)
         os.close(saved)
-        real.close()
+        if on_fd1:
+            real.close()
 
 
 def add_output_options(p: argparse.ArgumentParser, csv: tuple[str, str] | None = None) -> None:

@@ -146,7 +146,7 @@ def test_unreadable_cache_entry_is_one_line_and_kept(cache_dir, tmp_path):
     preds = next((cdir / "predictions").glob("*.npz"))
     os.chmod(preds, 0)
     prefix = DROP_DAC if os.geteuid() == 0 else []
-    cmd = [*prefix, sys.executable, "-m", "tui", "--cache-dir", str(cdir), "--no-download",
+    cmd = [*prefix, sys.executable, "-m", "cli", "--cache-dir", str(cdir), "--no-download",
            "eval", "--variant", "onnx", "--subset", "first:60"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).resolve().parent.parent)
