@@ -244,21 +244,23 @@ class _OnnxCapturer:
 
 
 class _KerasCapturer:
-    def __init__(self, ws: Workspace, names: tuple[str, ...]) -> None:
-        from engine.convert import load_keras
+    """Every Keras layer's output, computed in the TensorFlow worker (a sub-model there)."""
 
-        tf_keras = frameworks.tf_keras()
-        model = load_keras(ws.model_path)
-        self.names = [n for n in names if n != model.layers[0].name]
-        outputs = [model.get_layer(n).output for n in self.names]
-        self.sub = tf_keras.Model(model.inputs, outputs)
-        self.probs_layer = model.layers[-1].name
+    def __init__(self, ws: Workspace, names: tuple[str, ...]) -> None:
+        from engine import tf_jobs
+
+        _ = ws.model_sha  # checks the file with h5py in this process first
+        self.worker, self.model_path = ws.tf_worker, ws.model_path
+        tf_jobs.keras_check(self.worker, self.model_path)
+        self.names = list(names[1:])  # names[0] is the input layer: the input itself
+        self.probs_layer = names[-1]
 
     def run(self, images: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
-        x = check_batch(images)
-        outs = self.sub(x, training=False)
-        got = {n: (np.asarray(o, dtype=np.float32), None) for n, o in zip(self.names, outs,
-                                                                          strict=True)}
+        from engine import tf_jobs
+
+        outs = tf_jobs.keras_capture(self.worker, self.model_path, self.names,
+                                     check_batch(images))
+        got = {n: (o, None) for n, o in zip(self.names, outs, strict=True)}
         return got, got[self.probs_layer][0].copy()
 
 

@@ -79,14 +79,15 @@ def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None)
     parse_variants(variant)
     runner: Runner
     if variant == "keras":
-        runner = KerasRunner(ws.model_path)
+        runner = KerasRunner(ws.model_path, worker=ws.tf_worker)
     elif variant == "onnx":
         runner = OnnxRunner(ws.onnx_path(opts.opset), "onnx", opts.device, opts.threads)
     elif variant == "torch":
         module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
         runner = TorchRunner(module, "torch", opts.device, opts.tf32, opts.threads)
     elif variant in REFERENCE_VARIANTS:
-        runner = TFLiteRunner(assets.find_tflite(TFLITE_FILE[variant], ws.model_path), variant)
+        runner = TFLiteRunner(assets.find_tflite(TFLITE_FILE[variant], ws.model_path), variant,
+                              ws.tf_worker)
     else:
         from engine import quantize
 
