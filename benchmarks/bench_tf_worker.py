@@ -10,8 +10,9 @@
   PyTorch got imported into it;
 - warm `r8 eval --variant keras,onnx,torch`, best of ``--runs``.
 
-``--code TREE`` runs the r8 of another checkout (e.g. an export of the commit before this
-change) so the same script gives "today's" figures; the bare scripts are always this tree's.
+``--code TREE`` runs the r8 of another checkout (from that folder, so its packages win; e.g.
+an export of the commit before this change), so the same script gives "today's" figures; the
+bare scripts are always this tree's.
 Targets: both cold ratios <= 1.15.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,10 +49,10 @@ print(json.dumps({"self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=env, cwd=ROOT)
+                   env=env, cwd=cwd)
     return time.perf_counter() - t0
 
 
@@ -66,7 +66,8 @@ def cold_pair(variant: str, bare: str, runs: int, code: Path, env: dict[str, str
     for _ in range(runs):
         cache = Path(tempfile.mkdtemp(prefix="r8-bench-"))
         try:
-            ours.append(timed(r8(code, ["eval", "--variant", variant, "--json"], cache, env), env))
+            ours.append(timed(r8(code, ["eval", "--variant", variant, "--json"], cache, env), env,
+                              code))
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         base.append(timed([sys.executable, str(ROOT / "benchmarks" / bare), str(MODEL),
@@ -95,12 +96,10 @@ def main() -> None:
         cold_pair("torch", "bare_torch.py", a.runs, a.code, env)
     if "rss" in only:
         with tempfile.TemporaryDirectory() as cache:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             out = subprocess.run([sys.executable, "-c", TUI_LIKE, cache], check=True,
                                  capture_output=True, text=True, env={
                                      **env, "R8_MODEL": str(MODEL), "R8_DATA_DIR": str(DATA)},
-                                 cwd=ROOT)
-            del before
+                                 cwd=a.code)
             r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"TUI-like process (layer map + keras weights + keras activations, cold): peak RSS "
               f"{r['self_mib']:.0f} MiB; its largest child {r['children_mib']:.0f} MiB; "
@@ -109,8 +108,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             cache = Path(tmp)
             args = ["eval", "--variant", "keras,onnx,torch", "--json"]
-            timed(r8(a.code, args, cache, env), env)
-            warm = [timed(r8(a.code, args, cache, env), env) for _ in range(a.runs)]
+            timed(r8(a.code, args, cache, env), env, a.code)
+            warm = [timed(r8(a.code, args, cache, env), env, a.code) for _ in range(a.runs)]
         print(f"warm r8 eval --variant keras,onnx,torch: {min(warm):.2f} s (runs {_fmt(warm)})")
 
 
