@@ -246,12 +246,13 @@ class _OnnxCapturer:
 class _KerasCapturer:
     """Every Keras layer's output, computed in the TensorFlow worker (a sub-model there)."""
 
-    def __init__(self, ws: Workspace, names: tuple[str, ...]) -> None:
+    def __init__(self, ws: Workspace, names: tuple[str, ...],
+                 cancel: threading.Event | None = None) -> None:
         from engine import tf_jobs
 
         _ = ws.model_sha  # checks the file with h5py in this process first
-        self.worker, self.model_path = ws.tf_worker, ws.model_path
-        tf_jobs.keras_check(self.worker, self.model_path)
+        self.worker, self.model_path, self.cancel = ws.tf_worker, ws.model_path, cancel
+        tf_jobs.keras_check(self.worker, self.model_path, cancel)
         self.names = list(names[1:])  # names[0] is the input layer: the input itself
         self.probs_layer = names[-1]
 
@@ -259,7 +260,7 @@ class _KerasCapturer:
         from engine import tf_jobs
 
         outs = tf_jobs.keras_capture(self.worker, self.model_path, self.names,
-                                     check_batch(images))
+                                     check_batch(images), self.cancel)
         got = {n: (o, None) for n, o in zip(self.names, outs, strict=True)}
         return got, got[self.probs_layer][0].copy()
 
@@ -271,21 +272,24 @@ def check_variant(variant: str) -> None:
 
 
 def open_capturer(ws: Workspace, variant: str, opts: V.VariantOptions,
-                   layers: tuple[LayerInfo, ...]) -> tuple[Any, tuple[str, ...]]:
-    """A loaded capturer and the Keras names it produces (model order, input first)."""
+                   layers: tuple[LayerInfo, ...], cancel: threading.Event | None = None,
+                   ) -> tuple[Any, tuple[str, ...]]:
+    """A loaded capturer and the Keras names it produces (model order, input first);
+    ``cancel`` reaches the conversion and the TensorFlow worker's calls."""
     check_variant(variant)
     input_name = layers[0].name
     if variant == "keras":
         names = tuple(x.name for x in layers)
-        return _KerasCapturer(ws, names), names
+        return _KerasCapturer(ws, names, cancel), names
     if variant == "onnx":
         targets = {x.name: x.onnx_output for x in layers if x.onnx_output}
-        cap: Any = _OnnxCapturer(ws.onnx_path(opts.opset), targets, opts.device, opts.threads)
+        cap: Any = _OnnxCapturer(ws.onnx_path(opts.opset, cancel=cancel), targets, opts.device,
+                                 opts.threads)
     elif variant == "torch":
         from engine.convert import onnx_to_torch
 
         targets = {x.name: x.torch_output for x in layers if x.torch_output}
-        module = onnx_to_torch(ws.onnx_path(opts.opset))
+        module = onnx_to_torch(ws.onnx_path(opts.opset, cancel=cancel))
         cap = _TorchCapturer(module, targets, opts.device, opts.threads)
     else:
         cap, targets = _open_quantized(ws, variant, opts, layers)
@@ -360,7 +364,7 @@ def capture_activations(
         acts = _from_cache(variant, spec, layers, *hit)
         if acts is not None:
             return acts
-    cap, names = open_capturer(ws, variant, opts, layers)
+    cap, names = open_capturer(ws, variant, opts, layers, cancel)
     tensors, probs, quant = run_capture(cap, names, spec.images, f"capture {variant}",
                                          on_progress, cancel)
     missing = tuple(x.name for x in layers if x.name not in tensors)

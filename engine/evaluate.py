@@ -83,7 +83,7 @@ def predictions(
         meta = hit[1]
         return Predictions(variant, hit[0]["probs"], meta.get("images_per_second"), True,
                            dict(meta.get("details", {})))
-    runner = V.open_runner(ws, variant, opts)
+    runner = V.open_runner(ws, variant, opts, on_progress=on_progress, cancel=cancel)
     try:
         probs, seconds = predict(runner, dataset.images, batch_size, on_progress, cancel)
         details = {"device": runner.device, "notice": getattr(runner, "notice", "")}

@@ -7,6 +7,7 @@ inside its runner.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,9 +80,9 @@ class KerasRunner:
     """tf_keras model from the .h5 file, run in the TensorFlow worker (always CPU here)."""
 
     def __init__(self, model_path: Path, name: str = "keras", worker: TFWorker | None = None,
-                 ) -> None:
+                 cancel: threading.Event | None = None) -> None:
         self.name, self.device, self.model_path = name, "cpu", Path(model_path)
-        self.worker, self._own = worker, worker is None
+        self.worker, self._own, self.cancel = worker, worker is None, cancel
 
     def load(self) -> None:
         from engine.convert import check_h5_file
@@ -89,11 +90,12 @@ class KerasRunner:
         check_h5_file(self.model_path)  # h5py, in this process, before the worker loads it
         if self.worker is None:
             self.worker = TFWorker()
-        tf_jobs.keras_check(self.worker, self.model_path)
+        tf_jobs.keras_check(self.worker, self.model_path, self.cancel)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         assert self.worker is not None, "load() first"
-        return tf_jobs.keras_predict(self.worker, self.model_path, check_batch(batch))
+        return tf_jobs.keras_predict(self.worker, self.model_path, check_batch(batch),
+                                     self.cancel)
 
     def layers(self) -> list[dict[str, Any]]:
         """Every Keras layer: name, kind, output shape, params, inbound layer names."""
@@ -176,18 +178,19 @@ class TFLiteRunner:
     """TensorFlow's TFLite interpreter over MLPerf's reference .tflite (float or full int8),
     run in the TensorFlow worker (see engine.tf_jobs for the int8 input and output)."""
 
-    def __init__(self, path: Path, name: str, worker: TFWorker | None = None) -> None:
+    def __init__(self, path: Path, name: str, worker: TFWorker | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.name, self.path, self.device = name, Path(path), "cpu"
-        self.worker, self._own = worker, worker is None
+        self.worker, self._own, self.cancel = worker, worker is None, cancel
 
     def load(self) -> None:
         if self.worker is None:
             self.worker = TFWorker()
-        tf_jobs.tflite_check(self.worker, self.path)
+        tf_jobs.tflite_check(self.worker, self.path, self.cancel)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         assert self.worker is not None, "load() first"
-        return tf_jobs.tflite_predict(self.worker, self.path, check_batch(batch))
+        return tf_jobs.tflite_predict(self.worker, self.path, check_batch(batch), self.cancel)
 
     def close(self) -> None:
         if self._own and self.worker is not None:

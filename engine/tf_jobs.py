@@ -34,15 +34,18 @@ def keras_to_onnx(worker: TFWorker, model_path: Path, out_path: Path, opset: int
                 cancel=cancel)
 
 
-def keras_check(worker: TFWorker, model_path: Path) -> None:
+def keras_check(worker: TFWorker, model_path: Path,
+                cancel: threading.Event | None = None) -> None:
     """Load the .h5 in the worker and check it is the MLPerf Tiny ResNet8 (ModelError if not)."""
-    worker.call("keras.load", {"model": str(model_path)}, what=f"loading {model_path}")
+    worker.call("keras.load", {"model": str(model_path)}, what=f"loading {model_path}",
+                cancel=cancel)
 
 
-def keras_predict(worker: TFWorker, model_path: Path, batch: np.ndarray) -> np.ndarray:
+def keras_predict(worker: TFWorker, model_path: Path, batch: np.ndarray,
+                  cancel: threading.Event | None = None) -> np.ndarray:
     """Keras class probabilities (N, 10) for a checked NHWC float32 batch."""
     _, out = worker.call("keras.predict", {"model": str(model_path)}, {"x": batch},
-                         what=f"running {model_path} in Keras")
+                         what=f"running {model_path} in Keras", cancel=cancel)
     return out["probs"]
 
 
@@ -54,10 +57,11 @@ def keras_layers(worker: TFWorker, model_path: Path) -> list[dict[str, Any]]:
 
 
 def keras_capture(worker: TFWorker, model_path: Path, names: list[str], batch: np.ndarray,
-                  ) -> list[np.ndarray]:
+                  cancel: threading.Event | None = None) -> list[np.ndarray]:
     """The outputs of the Keras layers ``names`` (model order) for a checked batch."""
     _, out = worker.call("keras.capture", {"model": str(model_path), "names": names},
-                         {"x": batch}, what=f"capturing Keras activations of {model_path}")
+                         {"x": batch}, what=f"capturing Keras activations of {model_path}",
+                         cancel=cancel)
     return [out[f"t{i}"] for i in range(len(names))]
 
 
@@ -68,15 +72,17 @@ def keras_weights(worker: TFWorker, model_path: Path) -> list[tuple[str, str, np
     return [(layer, param, out[f"w{i}"]) for i, (layer, param) in enumerate(rows)]
 
 
-def tflite_check(worker: TFWorker, path: Path) -> None:
+def tflite_check(worker: TFWorker, path: Path, cancel: threading.Event | None = None) -> None:
     """Load a .tflite in the worker's TFLite interpreter (ModelError if it cannot)."""
-    worker.call("tflite.load", {"path": str(path)}, what=f"loading {path} in TFLite")
+    worker.call("tflite.load", {"path": str(path)}, what=f"loading {path} in TFLite",
+                cancel=cancel)
 
 
-def tflite_predict(worker: TFWorker, path: Path, batch: np.ndarray) -> np.ndarray:
+def tflite_predict(worker: TFWorker, path: Path, batch: np.ndarray,
+                   cancel: threading.Event | None = None) -> np.ndarray:
     """TFLite class probabilities (N, 10), dequantized for the int8 model."""
     _, out = worker.call("tflite.predict", {"path": str(path)}, {"x": batch},
-                         what=f"running {path} in TFLite")
+                         what=f"running {path} in TFLite", cancel=cancel)
     return out["probs"]
 
 

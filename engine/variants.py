@@ -6,6 +6,7 @@ MLPerf's reference TFLite exports: tflite, tflite-int8.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from engine import assets, convert
 from engine.errors import UsageError
 from engine.runners import KerasRunner, OnnxRunner, Runner, TFLiteRunner, TorchRunner
+from engine.types import ProgressFn
 from engine.workspace import Workspace
 
 FLOAT_VARIANTS = ("keras", "onnx", "torch")
@@ -73,21 +75,28 @@ def identity(ws: Workspace, variant: str, opts: VariantOptions) -> dict[str, Any
     return base
 
 
-def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None) -> Runner:
-    """A loaded runner for ``variant`` (converting or quantizing through the cache first)."""
+def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None, *,
+                on_progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> Runner:
+    """A loaded runner for ``variant`` (converting or quantizing through the cache first).
+
+    ``on_progress`` and ``cancel`` reach the conversion and the TensorFlow worker's calls.
+    """
     opts = opts or VariantOptions()
     parse_variants(variant)
     runner: Runner
     if variant == "keras":
-        runner = KerasRunner(ws.model_path, worker=ws.tf_worker)
+        runner = KerasRunner(ws.model_path, worker=ws.tf_worker, cancel=cancel)
     elif variant == "onnx":
-        runner = OnnxRunner(ws.onnx_path(opts.opset), "onnx", opts.device, opts.threads)
+        onnx_path = ws.onnx_path(opts.opset, on_progress=on_progress, cancel=cancel)
+        runner = OnnxRunner(onnx_path, "onnx", opts.device, opts.threads)
     elif variant == "torch":
-        module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
+        onnx_path = ws.onnx_path(opts.opset, on_progress=on_progress, cancel=cancel)
+        module = convert.onnx_to_torch(onnx_path)
         runner = TorchRunner(module, "torch", opts.device, opts.tf32, opts.threads)
     elif variant in REFERENCE_VARIANTS:
         runner = TFLiteRunner(assets.find_tflite(TFLITE_FILE[variant], ws.model_path), variant,
-                              ws.tf_worker)
+                              ws.tf_worker, cancel)
     else:
         from engine import quantize
 

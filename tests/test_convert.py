@@ -12,6 +12,7 @@ import pytest
 from engine import convert, frameworks
 from engine.errors import ModelError, UsageError
 from engine.runners import KerasRunner
+from engine.tf_worker import TFWorker
 from engine.verify import check_onnx
 from engine.workspace import Workspace
 
@@ -62,9 +63,17 @@ def test_opset_out_of_range(ws, opset):
         ws.onnx_path(opset)
 
 
-def load_keras(path):
+@pytest.fixture(scope="module")
+def worker():
+    """One TensorFlow worker for this module's load checks (each failed load keeps it)."""
+    w = TFWorker()
+    yield w
+    w.close()
+
+
+def load_keras(path, worker=None):
     """Load a model file the way r8 does: h5py checks here, Keras in the TensorFlow worker."""
-    runner = KerasRunner(path)
+    runner = KerasRunner(path, worker=worker)
     try:
         runner.load()
     finally:
@@ -79,33 +88,33 @@ def build_h5(code: str, path, **fmt) -> None:
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
 
 
-def test_missing_model(tmp_path):
+def test_missing_model(tmp_path, worker):
     with pytest.raises(ModelError, match="does not exist"):
-        load_keras(tmp_path / "nope.h5")
+        load_keras(tmp_path / "nope.h5", worker)
 
 
-def test_not_hdf5(tmp_path):
+def test_not_hdf5(tmp_path, worker):
     p = tmp_path / "m.h5"
     p.write_bytes(b"this is not hdf5 at all")
     with pytest.raises(ModelError, match="not an HDF5 Keras model"):
-        load_keras(p)
+        load_keras(p, worker)
 
 
-def test_truncated_h5(tmp_path, ws):
+def test_truncated_h5(tmp_path, ws, worker):
     p = tmp_path / "m.h5"
     p.write_bytes(ws.model_path.read_bytes()[:200_000])
     with pytest.raises(ModelError, match="not a loadable Keras model"):
-        load_keras(p)
+        load_keras(p, worker)
 
 
-def test_hdf5_that_is_not_keras(tmp_path):
+def test_hdf5_that_is_not_keras(tmp_path, worker):
     import h5py
 
     p = tmp_path / "m.h5"
     with h5py.File(p, "w") as f:
         f["x"] = np.arange(3)
     with pytest.raises(ModelError, match="not a loadable Keras model"):
-        load_keras(p)
+        load_keras(p, worker)
 
 
 OTHER_MODEL = """
@@ -115,11 +124,11 @@ tf_keras.Model(inp, out).save({path!r})
 """
 
 
-def test_other_architecture(tmp_path):
+def test_other_architecture(tmp_path, worker):
     p = tmp_path / "other.h5"
     build_h5(OTHER_MODEL, p)
     with pytest.raises(ModelError, match="not the MLPerf Tiny ResNet8"):
-        load_keras(p)  # refused by the architecture check, which runs in the worker
+        load_keras(p, worker)  # refused by the architecture check, which runs in the worker
 
 
 LAMBDA_MODEL = """
@@ -138,13 +147,13 @@ except Exception:
 """
 
 
-def test_lambda_model_is_refused_before_its_code_runs(tmp_path):
+def test_lambda_model_is_refused_before_its_code_runs(tmp_path, worker):
     """A model whose Lambda layer creates ``marker`` whenever Keras runs the layer's code."""
     marker = tmp_path / "code-ran"
     p = tmp_path / "lambda.h5"
     build_h5(LAMBDA_MODEL, p, marker=str(marker))
     marker.unlink()  # building the model ran the code once; loading must not
-    for load in (load_keras, lambda path: Workspace.open(
+    for load in (lambda path: load_keras(path, worker), lambda path: Workspace.open(
             model=str(path), cache_dir=str(tmp_path / "c"), download=False).model_sha):
         with pytest.raises(ModelError, match="Lambda layer .*refused before loading"):
             load(p)
