@@ -252,21 +252,24 @@ class _OnnxCapturer:
 
 
 class _KerasCapturer:
-    def __init__(self, model_path: Path, names: tuple[str, ...]) -> None:
-        from engine.convert import load_keras
+    """Every Keras layer's output, computed in the TensorFlow worker (a sub-model there)."""
 
-        tf_keras = frameworks.tf_keras()
-        model = load_keras(model_path)
-        self.names = [n for n in names if n != model.layers[0].name]
-        outputs = [model.get_layer(n).output for n in self.names]
-        self.sub = tf_keras.Model(model.inputs, outputs)
-        self.probs_layer = model.layers[-1].name
+    def __init__(self, ws: Workspace, names: tuple[str, ...],
+                 cancel: threading.Event | None = None) -> None:
+        from engine import tf_jobs
+
+        _ = ws.model_sha  # checks the file with h5py in this process first
+        self.worker, self.model_path, self.cancel = ws.tf_worker, ws.model_path, cancel
+        tf_jobs.keras_check(self.worker, self.model_path, cancel)
+        self.names = list(names[1:])  # names[0] is the input layer: the input itself
+        self.probs_layer = names[-1]
 
     def run(self, images: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
-        x = check_batch(images)
-        outs = self.sub(x, training=False)
-        got = {n: (np.asarray(o, dtype=np.float32), None) for n, o in zip(self.names, outs,
-                                                                          strict=True)}
+        from engine import tf_jobs
+
+        outs = tf_jobs.keras_capture(self.worker, self.model_path, self.names,
+                                     check_batch(images), self.cancel)
+        got = {n: (o, None) for n, o in zip(self.names, outs, strict=True)}
         return got, got[self.probs_layer][0].copy()
 
 
@@ -277,14 +280,16 @@ def check_variant(variant: str) -> None:
 
 
 def open_capturer(ws: Workspace, variant: str, opts: V.VariantOptions,
-                  layers: tuple[LayerInfo, ...]) -> tuple[Any, tuple[str, ...]]:
-    """A loaded capturer and the Keras names it produces (model order, input first)."""
+                   layers: tuple[LayerInfo, ...], cancel: threading.Event | None = None,
+                   ) -> tuple[Any, tuple[str, ...]]:
+    """A loaded capturer and the Keras names it produces (model order, input first);
+    ``cancel`` reaches the conversion and the TensorFlow worker's calls."""
     check_variant(variant)
     m = V.get(variant).capture_model(ws, opts, layers)
     input_name = layers[0].name
     if m.format == "keras":
         names = tuple(x.name for x in layers)
-        return _KerasCapturer(m.model, names), names
+        return _KerasCapturer(ws, names, cancel), names
     cap: Any
     if m.format == "onnx":
         cap = _OnnxCapturer(m.model, m.targets, m.device, m.threads, m.qparams)
@@ -345,7 +350,7 @@ def capture_activations(
         acts = _from_cache(variant, spec, layers, *hit)
         if acts is not None:
             return acts
-    cap, names = open_capturer(ws, variant, opts, layers)
+    cap, names = open_capturer(ws, variant, opts, layers, cancel)
     tensors, probs, quant = run_capture(cap, names, spec.images, f"capture {variant}",
                                          on_progress, cancel)
     missing = tuple(x.name for x in layers if x.name not in tensors)

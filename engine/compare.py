@@ -152,8 +152,8 @@ def _pair_sums(x: np.ndarray, y: np.ndarray) -> tuple[DiffSums, Moments, Moments
 def _stream_compare(ws: Workspace, a: str, b: str, spec: InputSpec, opts: V.VariantOptions,
                     layers: tuple[LayerInfo, ...], on_progress: ProgressFn | None,
                     cancel: threading.Event | None) -> tuple[Any, ...]:
-    cap_a, names_a = open_capturer(ws, a, opts, layers)
-    cap_b, names_b = open_capturer(ws, b, opts, layers)
+    cap_a, names_a = open_capturer(ws, a, opts, layers, cancel)
+    cap_b, names_b = open_capturer(ws, b, opts, layers, cancel)
     common = [n for n in names_a if n in names_b]
     acc: dict[str, tuple[DiffSums, Moments, Moments]] = {}
     shapes: dict[str, tuple[int, ...]] = {}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import frameworks
 from engine.errors import ConversionError, ModelError, UsageError
+from engine.types import ProgressFn
+
+if TYPE_CHECKING:
+    from engine.tf_worker import TFWorker
 
 DEFAULT_OPSET = 13
 OPSET_RANGE = (13, 18)
@@ -145,7 +150,10 @@ def check_opset(opset: int) -> None:
 
 
 def load_keras(path: Path) -> Any:
-    """Load the .h5 with legacy Keras and check it is the MLPerf Tiny ResNet8."""
+    """Load the .h5 with legacy Keras and check it is the MLPerf Tiny ResNet8.
+
+    Imports TensorFlow: only the TensorFlow worker (engine.tf_jobs) calls this.
+    """
     path = Path(path)
     check_h5_file(path)
     tf_keras = frameworks.tf_keras()
@@ -176,10 +184,31 @@ def check_architecture(model: Any, path: Path) -> None:
         )
 
 
-def keras_to_onnx(model_path: Path, out_path: Path, opset: int = DEFAULT_OPSET) -> None:
-    """Convert the Keras model to ONNX with tf2onnx and write it to ``out_path``."""
+def keras_to_onnx(model_path: Path, out_path: Path, opset: int = DEFAULT_OPSET, *,
+                  worker: TFWorker | None = None, on_progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None) -> None:
+    """Convert the Keras model to ONNX with tf2onnx and write it to ``out_path``.
+
+    The file is checked here (h5py, in this process); the conversion runs in the TensorFlow
+    worker (``worker``, or a temporary one), so this process never imports TensorFlow.
+    """
+    from engine import tf_jobs
+    from engine.tf_worker import TFWorker
+
     check_opset(opset)
-    model = load_keras(model_path)
+    check_h5_file(Path(model_path))
+    own = worker is None
+    worker = worker or TFWorker()
+    try:
+        tf_jobs.keras_to_onnx(worker, Path(model_path), Path(out_path), opset, on_progress,
+                              cancel)
+    finally:
+        if own:
+            worker.close()
+
+
+def keras_model_to_onnx(model: Any, out_path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """tf2onnx on a loaded Keras model (runs in the TensorFlow worker)."""
     tf = frameworks.tensorflow()
     tf2onnx = frameworks.tf2onnx()
     spec = (tf.TensorSpec((None, 32, 32, 3), tf.float32, name=INPUT_NAME),)

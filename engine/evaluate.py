@@ -94,7 +94,7 @@ def predictions(
                 and (ips is None or isinstance(ips, (int, float)))):
             return Predictions(variant, probs, ips, True, dict(details))
         log.warning("cached predictions of %s (%s) are malformed; recomputing them", variant, key)
-    runner = V.open_runner(ws, variant, opts)
+    runner = V.open_runner(ws, variant, opts, on_progress=on_progress, cancel=cancel)
     try:
         probs, seconds = predict(runner, dataset.images, batch_size, on_progress, cancel)
         details = {"device": runner.device, "notice": getattr(runner, "notice", "")}

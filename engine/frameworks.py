@@ -13,8 +13,8 @@ from engine.errors import require
 def tensorflow() -> ModuleType:
     """TensorFlow with legacy Keras (tf_keras) selected and its logging quietened.
 
-    torchvision segfaults when it is first imported after TensorFlow (seen with TF 2.21 and
-    torchvision 0.29.1), so onnx2torch (which imports torchvision) is imported first.
+    Only the TensorFlow worker (engine.tf_worker) calls this: the CLI and the TUI never import
+    TensorFlow, and TensorFlow never shares a process with PyTorch.
     """
     import sys
 
@@ -22,10 +22,6 @@ def tensorflow() -> ModuleType:
         return sys.modules["tensorflow"]
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import onnx2torch  # noqa: F401  (import order, see above)
-    except ImportError:
-        pass
     with _quiet_stderr():  # absl prints start-up lines straight to fd 2
         tf = require("tensorflow", "tensorflow==2.21.0")
     tf.get_logger().setLevel("ERROR")

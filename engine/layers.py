@@ -23,6 +23,7 @@ nor PyTorch.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ import numpy as np
 from engine import convert
 from engine.cache import make_key
 from engine.errors import UsageError
+from engine.types import ProgressFn
 from engine.workspace import Workspace
 
 LAYER_MAP_STAGE = "layers"
@@ -78,7 +80,9 @@ class LayerInfo:
         return self.onnx_output is not None
 
 
-def layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[LayerInfo, ...]:
+def layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET, *,
+              on_progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None) -> tuple[LayerInfo, ...]:
     """Every Keras layer in model order with its ONNX and PyTorch counterparts (cached).
 
     The ``quantized`` field is filled by :func:`quantized_layer_map` (it needs the quantized
@@ -88,7 +92,7 @@ def layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[LayerI
     key = make_key(LAYER_MAP_STAGE, {"model": ws.model_sha, "opset": opset},
                    LAYER_MAP_LIBRARIES)
     return ws.cache.json_result(
-        LAYER_MAP_STAGE, key, lambda: build_layer_map(ws, opset),
+        LAYER_MAP_STAGE, key, lambda: build_layer_map(ws, opset, on_progress=on_progress, cancel=cancel),
         lambda layers: [asdict(x) for x in layers],
         lambda items: tuple(_from_dict(d) for d in items),
         {"model_sha256": ws.model_sha, "opset": opset})
@@ -135,7 +139,9 @@ def assign_blocks(kinds: list[str]) -> list[str]:
     return out
 
 
-def build_layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[LayerInfo, ...]:
+def build_layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> tuple[LayerInfo, ...]:
     """Build the map from the Keras model, the float ONNX graph and the onnx2torch module.
 
     Imports TensorFlow and PyTorch; :func:`layer_map` caches the result.
@@ -143,7 +149,7 @@ def build_layer_map(ws: Workspace, opset: int = convert.DEFAULT_OPSET) -> tuple[
     from engine import frameworks
 
     onnx = frameworks.onnx()
-    onnx_path = ws.onnx_path(opset)
+    onnx_path = ws.onnx_path(opset, on_progress=on_progress, cancel=cancel)
     graph = onnx.load(str(onnx_path)).graph
     module = convert.onnx_to_torch(onnx_path)
     torch_names = [n for n, _ in module.named_modules() if n]
@@ -213,20 +219,11 @@ def _notes(k: dict[str, Any], out: str | None, onnx_nodes: tuple[str, ...],
 
 
 def _keras_listing(ws: Workspace) -> list[dict[str, Any]]:
-    model = convert.load_keras(ws.model_path)
-    out = []
-    for layer in model.layers:
-        shape = layer.output_shape
-        if isinstance(shape, list):
-            shape = shape[0]
-        inbound: list[str] = []
-        for node in getattr(layer, "_inbound_nodes", [])[:1]:
-            inl = node.inbound_layers
-            inbound = [x.name for x in (inl if isinstance(inl, list) else [inl])]
-        out.append({"name": layer.name, "kind": type(layer).__name__,
-                    "shape": [int(d) for d in tuple(shape)[1:]],
-                    "params": int(layer.count_params()), "inputs": inbound})
-    return out
+    from engine import tf_jobs
+
+    _ = ws.model_sha  # checks the file with h5py in this process first
+    rows = tf_jobs.keras_layers(ws.tf_worker, ws.model_path)
+    return [{**r, "shape": [int(d) for d in r["shape"][1:]]} for r in rows]
 
 
 def _from_dict(d: dict[str, Any]) -> LayerInfo:

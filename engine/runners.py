@@ -7,14 +7,16 @@ inside its runner.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from engine import frameworks
+from engine import frameworks, tf_jobs
 from engine.errors import DataError, ModelError, UsageError
+from engine.tf_worker import TFWorker
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -75,23 +77,35 @@ def choose_ort_providers(requested: str) -> tuple[list[str], DeviceChoice]:
 
 
 class KerasRunner:
-    """tf_keras model from the .h5 file (always CPU here)."""
+    """tf_keras model from the .h5 file, run in the TensorFlow worker (always CPU here)."""
 
-    def __init__(self, model_path: Path, name: str = "keras") -> None:
+    def __init__(self, model_path: Path, name: str = "keras", worker: TFWorker | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.name, self.device, self.model_path = name, "cpu", Path(model_path)
-        self.model: Any = None
+        self.worker, self._own, self.cancel = worker, worker is None, cancel
 
     def load(self) -> None:
-        from engine.convert import load_keras
+        from engine.convert import check_h5_file
 
-        self.model = load_keras(self.model_path)
+        check_h5_file(self.model_path)  # h5py, in this process, before the worker loads it
+        if self.worker is None:
+            self.worker = TFWorker()
+        tf_jobs.keras_check(self.worker, self.model_path, self.cancel)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        x = check_batch(batch)
-        return np.asarray(self.model(x, training=False), dtype=np.float32)
+        assert self.worker is not None, "load() first"
+        return tf_jobs.keras_predict(self.worker, self.model_path, check_batch(batch),
+                                     self.cancel)
+
+    def layers(self) -> list[dict[str, Any]]:
+        """Every Keras layer: name, kind, output shape, params, inbound layer names."""
+        assert self.worker is not None, "load() first"
+        return tf_jobs.keras_layers(self.worker, self.model_path)
 
     def close(self) -> None:
-        self.model = None
+        if self._own and self.worker is not None:
+            self.worker.close()
+            self.worker = None
 
 
 class OnnxRunner:
@@ -161,44 +175,24 @@ class TorchRunner:
 
 
 class TFLiteRunner:
-    """TensorFlow's TFLite interpreter over MLPerf's reference .tflite (float or full int8).
+    """TensorFlow's TFLite interpreter over MLPerf's reference .tflite (float or full int8),
+    run in the TensorFlow worker (see engine.tf_jobs for the int8 input and output)."""
 
-    For the int8 model the input is pixel - 128 as int8 (as MLPerf's test script does) and
-    the int8 output is dequantized with its scale and zero point.
-    """
-
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, worker: TFWorker | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.name, self.path, self.device = name, Path(path), "cpu"
-        self.interp: Any = None
+        self.worker, self._own, self.cancel = worker, worker is None, cancel
 
     def load(self) -> None:
-        tf = frameworks.tensorflow()
-        try:
-            self.interp = tf.lite.Interpreter(model_path=str(self.path))
-        except Exception as exc:
-            raise ModelError(f"cannot load {self.path} ({str(exc)[:120]}); use MLPerf's file") from None
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-        self.batch = 0
-
-    def _resize(self, n: int) -> None:
-        if n != self.batch:
-            self.interp.resize_tensor_input(self.inp["index"], [n, 32, 32, 3])
-            self.interp.allocate_tensors()
-            self.batch = n
+        if self.worker is None:
+            self.worker = TFWorker()
+        tf_jobs.tflite_check(self.worker, self.path, self.cancel)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        x = check_batch(batch)
-        self._resize(x.shape[0])
-        if self.inp["dtype"] == np.int8:
-            x = np.clip(np.round(x) - 128, -128, 127).astype(np.int8)
-        self.interp.set_tensor(self.inp["index"], x)
-        self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])
-        if self.out["dtype"] == np.int8:
-            scale, zero = self.out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        return np.asarray(y, dtype=np.float32)
+        assert self.worker is not None, "load() first"
+        return tf_jobs.tflite_predict(self.worker, self.path, check_batch(batch), self.cancel)
 
     def close(self) -> None:
-        self.interp = None
+        if self._own and self.worker is not None:
+            self.worker.close()
+            self.worker = None

@@ -122,14 +122,9 @@ def check_onnx(path: Path) -> tuple[bool, bool, list[str], tuple[LayerRow, ...]]
     return checker_ok, shape_ok, problems, rows
 
 
-def keras_listing(model: Any) -> tuple[LayerRow, ...]:
-    rows = []
-    for layer in model.layers:
-        shape = layer.output_shape
-        if isinstance(shape, list):
-            shape = shape[0]
-        rows.append(LayerRow(layer.name, type(layer).__name__, tuple(shape), layer.count_params()))
-    return tuple(rows)
+def keras_listing(layers: list[dict[str, Any]]) -> tuple[LayerRow, ...]:
+    """Rows from ``KerasRunner.layers()`` (read in the TensorFlow worker)."""
+    return tuple(LayerRow(r["name"], r["kind"], tuple(r["shape"]), r["params"]) for r in layers)
 
 
 def torch_listing(module: Any) -> tuple[LayerRow, ...]:
@@ -207,7 +202,7 @@ def _verify(ws: Workspace, onnx_path: Path, opset: int, n_real: int, n_random: i
                 "random": predict(runner, rand, on_progress=on_progress)[0],
             }
             if isinstance(runner, KerasRunner):
-                listings[variant] = keras_listing(runner.model)
+                listings[variant] = keras_listing(runner.layers())
             elif isinstance(runner, TorchRunner):
                 listings[variant] = torch_listing(runner.module)
         finally:

@@ -93,7 +93,7 @@ def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = N
     known = {x.name for x in layers}
     src = V.get(variant).weight_source(ws, opts)
     if src.format == "keras":
-        return _keras_weights(src.model)
+        return _keras_weights(ws)
     if src.format == "onnx":
         return [(ly, p, a, None) for ly, p, a in _onnx_float(src.model, known)]
     if src.format == "qdq":
@@ -135,16 +135,12 @@ def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 # -- readers --------------------------------------------------------------------------------
-def _keras_weights(model_path: Any) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
-    from engine.convert import load_keras
+def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    from engine import tf_jobs
 
-    model = load_keras(model_path)
-    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
-    for lay in model.layers:
-        for w in lay.weights:
-            param = w.name.split("/")[-1].split(":")[0]
-            out.append((lay.name, param, np.array(w.numpy(), dtype=np.float32), None))
-    return out
+    _ = ws.model_sha  # checks the file with h5py in this process first
+    return [(lay, param, values, None)
+            for lay, param, values in tf_jobs.keras_weights(ws.tf_worker, ws.model_path)]
 
 
 def _param_of(node: Any, position: int) -> str:

@@ -7,6 +7,7 @@ so a command that needs only the model never looks for the data.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from engine import assets, convert
 from engine.cache import Cache, file_sha256, make_key
 from engine.data import load_cifar10
+from engine.tf_worker import TFWorker
 from engine.types import Dataset, ProgressFn
 
 DEFAULT_CACHE_DIR = "cache"
@@ -101,8 +103,15 @@ class Workspace:
     def index_file(self, name: str) -> Path:
         return assets.find_index_file(name, self.model_path, self.env, self.download)
 
-    def onnx_path(self, opset: int = convert.DEFAULT_OPSET) -> Path:
-        """The float ONNX model, converted once and then served from the cache."""
+    @cached_property
+    def tf_worker(self) -> TFWorker:
+        """The process that runs everything needing TensorFlow (started on first use)."""
+        return TFWorker()
+
+    def onnx_path(self, opset: int = convert.DEFAULT_OPSET, *,
+                  on_progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None) -> Path:
+        """The float ONNX model, converted once (in the TensorFlow worker), then cached."""
         convert.check_opset(opset)
         key = make_key("onnx", {"model": self.model_sha, "opset": opset},
                        convert.CONVERT_LIBRARIES)
@@ -111,7 +120,8 @@ class Workspace:
             return hit
         return self.cache.save_artifact(
             "onnx", key, ".onnx",
-            lambda tmp: convert.keras_to_onnx(self.model_path, tmp, opset),
+            lambda tmp: convert.keras_to_onnx(self.model_path, tmp, opset, worker=self.tf_worker,
+                                              on_progress=on_progress, cancel=cancel),
             {"model": str(self.model_path), "model_sha256": self.model_sha, "opset": opset},
         )
 

@@ -22,7 +22,8 @@ def loaded_after(code: str) -> set[str]:
 def test_import_engine_is_light():
     mods = loaded_after(
         "import engine, engine.assets, engine.cache, engine.data, engine.evaluate, "
-        "engine.verify, engine.variants, engine.workspace, engine.subsets, engine.export"
+        "engine.verify, engine.variants, engine.workspace, engine.subsets, engine.export, "
+        "engine.tf_worker, engine.tf_jobs, engine.runners"
     )
     assert not mods & set(HEAVY), mods & set(HEAVY)
     assert not mods & set(UI), mods & set(UI)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from engine import convert, frameworks
 from engine.errors import ModelError, UsageError
+from engine.runners import KerasRunner
+from engine.tf_worker import TFWorker
 from engine.verify import check_onnx
 from engine.workspace import Workspace
 
@@ -57,76 +63,103 @@ def test_opset_out_of_range(ws, opset):
         ws.onnx_path(opset)
 
 
-def test_missing_model(tmp_path):
+@pytest.fixture(scope="module")
+def worker():
+    """One TensorFlow worker for this module's load checks (each failed load keeps it)."""
+    w = TFWorker()
+    yield w
+    w.close()
+
+
+def load_keras(path, worker=None):
+    """Load a model file the way r8 does: h5py checks here, Keras in the TensorFlow worker."""
+    runner = KerasRunner(path, worker=worker)
+    try:
+        runner.load()
+    finally:
+        runner.close()
+
+
+def build_h5(code: str, path, **fmt) -> None:
+    """Build a Keras .h5 with tf_keras in a child process (TensorFlow never enters pytest's)."""
+    script = ("import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+              "import tf_keras\n" + code.format(path=str(path), **fmt))
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+
+
+def test_missing_model(tmp_path, worker):
     with pytest.raises(ModelError, match="does not exist"):
-        convert.load_keras(tmp_path / "nope.h5")
+        load_keras(tmp_path / "nope.h5", worker)
 
 
-def test_not_hdf5(tmp_path):
+def test_not_hdf5(tmp_path, worker):
     p = tmp_path / "m.h5"
     p.write_bytes(b"this is not hdf5 at all")
     with pytest.raises(ModelError, match="not an HDF5 Keras model"):
-        convert.load_keras(p)
+        load_keras(p, worker)
 
 
-def test_truncated_h5(tmp_path, ws):
+def test_truncated_h5(tmp_path, ws, worker):
     p = tmp_path / "m.h5"
     p.write_bytes(ws.model_path.read_bytes()[:200_000])
     with pytest.raises(ModelError, match="not a loadable Keras model"):
-        convert.load_keras(p)
+        load_keras(p, worker)
 
 
-def test_hdf5_that_is_not_keras(tmp_path):
+def test_hdf5_that_is_not_keras(tmp_path, worker):
     import h5py
 
     p = tmp_path / "m.h5"
     with h5py.File(p, "w") as f:
         f["x"] = np.arange(3)
     with pytest.raises(ModelError, match="not a loadable Keras model"):
-        convert.load_keras(p)
+        load_keras(p, worker)
 
 
-def test_other_architecture(tmp_path):
-    tf_keras = frameworks.tf_keras()
-    inp = tf_keras.Input((32, 32, 3))
-    out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(inp))
+OTHER_MODEL = """
+inp = tf_keras.Input((32, 32, 3))
+out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(inp))
+tf_keras.Model(inp, out).save({path!r})
+"""
+
+
+def test_other_architecture(tmp_path, worker):
     p = tmp_path / "other.h5"
-    tf_keras.Model(inp, out).save(p)
+    build_h5(OTHER_MODEL, p)
     with pytest.raises(ModelError, match="not the MLPerf Tiny ResNet8"):
-        convert.load_keras(p)
+        load_keras(p, worker)  # refused by the architecture check, which runs in the worker
 
 
-LAMBDA_BODY = "def payload(x):\n    open({marker!r}, 'w').close()\n    return x\n"
+LAMBDA_MODEL = """
+def payload(x):
+    open({marker!r}, 'w').close()
+    return x
+inp = tf_keras.Input((32, 32, 3))
+out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(tf_keras.layers.Lambda(payload)(inp)))
+tf_keras.Model(inp, out).save({path!r})
+"""
+UNCHECKED_LOAD = """
+try:
+    tf_keras.models.load_model({path!r}, compile=False, safe_mode=False)
+except Exception:
+    pass
+"""
 
 
-def _lambda_model(tmp_path, marker):
+def test_lambda_model_is_refused_before_its_code_runs(tmp_path, worker):
     """A model whose Lambda layer creates ``marker`` whenever Keras runs the layer's code."""
-    tf_keras = frameworks.tf_keras()
-    scope: dict = {}
-    exec(LAMBDA_BODY.format(marker=str(marker)), scope)  # a literal path baked into the code
-    inp = tf_keras.Input((32, 32, 3))
-    out = tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(
-        tf_keras.layers.Lambda(scope["payload"])(inp)))
-    p = tmp_path / "lambda.h5"
-    tf_keras.Model(inp, out).save(p)
-    return p
-
-
-def test_lambda_model_is_refused_before_its_code_runs(tmp_path):
     marker = tmp_path / "code-ran"
-    p = _lambda_model(tmp_path, marker)
+    p = tmp_path / "lambda.h5"
+    build_h5(LAMBDA_MODEL, p, marker=str(marker))
     marker.unlink()  # building the model ran the code once; loading must not
-    for load in (convert.load_keras, lambda path: Workspace.open(
+    for load in (lambda path: load_keras(path, worker), lambda path: Workspace.open(
             model=str(path), cache_dir=str(tmp_path / "c"), download=False).model_sha):
         with pytest.raises(ModelError, match="Lambda layer .*refused before loading"):
             load(p)
         assert not marker.exists()
     # the check is what stops it: loading the same file without the check runs the code
-    tf_keras = frameworks.tf_keras()
-    try:
-        tf_keras.models.load_model(str(p), compile=False, safe_mode=False)
-    except Exception:
-        pass
+    build_h5(UNCHECKED_LOAD, p)
     assert marker.exists()
 
 

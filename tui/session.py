@@ -107,11 +107,13 @@ class Session:
 
     # -- model structure and weights --------------------------------------------------------
 
-    def layer_map(self) -> tuple[Any, ...]:
-        """engine.layers.layer_map (cached on disk, then in memory)."""
+    def layer_map(self, on_progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None) -> tuple[Any, ...]:
+        """engine.layers.layer_map (cached on disk, then in memory); converts on a cold cache."""
         from engine import layers
 
-        return self._remember(("layers",), lambda: layers.layer_map(self.ws, self.opts.opset))
+        return self._remember(("layers",), lambda: layers.layer_map(
+            self.ws, self.opts.opset, on_progress=on_progress, cancel=cancel))
 
     def weights(self, variant: str) -> dict[str, tuple[Any, ...]]:
         """Layer name -> that layer's WeightReports for ``variant``."""

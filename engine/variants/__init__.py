@@ -15,11 +15,12 @@ Identities are memoized on the Workspace, so asking again costs a dictionary loo
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from engine.errors import UsageError
 from engine.runners import Runner
-from engine.types import QuantSettings, VariantOptions
+from engine.types import ProgressFn, QuantSettings, VariantOptions
 from engine.variants import keras, onnx, onnx_qdq, tflite, torch, torch_fx
 from engine.variants.base import CaptureModel, QuantizedVariant, Variant, WeightSource
 from engine.workspace import Workspace
@@ -107,6 +108,10 @@ def libraries(variant: str) -> tuple[str, ...]:
     return get(variant).libraries
 
 
-def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None) -> Runner:
-    """A loaded runner for ``variant`` (converting or quantizing through the cache first)."""
-    return get(variant).open_runner(ws, opts or VariantOptions())
+def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None, *,
+                on_progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> Runner:
+    """A loaded runner for ``variant`` (converting or quantizing through the cache first);
+    ``on_progress`` and ``cancel`` reach the conversion and the TensorFlow worker's calls."""
+    return get(variant).open_runner(ws, opts or VariantOptions(), on_progress=on_progress,
+                                    cancel=cancel)

@@ -10,6 +10,7 @@ never switch on a variant's name.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from engine import quantize
 from engine.errors import UsageError
 from engine.layers import LayerInfo, QuantParams
 from engine.runners import Runner
-from engine.types import QuantSettings, VariantOptions
+from engine.types import ProgressFn, QuantSettings, VariantOptions
 from engine.workspace import Workspace
 
 KINDS = ("float", "quantized", "reference")
@@ -92,8 +93,11 @@ class Variant:
         engine.variants.identity, which memoizes it on the workspace)."""
         return {"variant": self.name, "model": ws.model_sha}
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        """A loaded runner (building the model through the cache first)."""
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        """A loaded runner (building the model through the cache first); ``on_progress`` and
+        ``cancel`` reach the conversion, the quantization and the TensorFlow worker."""
         raise NotImplementedError
 
     def capture_model(self, ws: Workspace, opts: VariantOptions,

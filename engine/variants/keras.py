@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from engine.layers import LayerInfo
 from engine.runners import KerasRunner, Runner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import CaptureModel, Variant, WeightSource, file_size
 from engine.workspace import Workspace
 
@@ -20,8 +21,11 @@ class KerasVariant(Variant):
     libraries: tuple[str, ...] = LIBRARIES
     description: str = "the reference Keras .h5 (float)"
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = KerasRunner(ws.model_path, self.name)
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        _ = ws.model_sha  # checks the file with h5py in this process first
+        runner = KerasRunner(ws.model_path, self.name, ws.tf_worker, cancel)
         runner.load()
         return runner
 

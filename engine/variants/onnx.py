@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from engine import convert
 from engine.layers import LayerInfo
 from engine.runners import OnnxRunner, Runner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import CaptureModel, Variant, WeightSource, file_size
 from engine.workspace import Workspace
 
@@ -24,8 +25,11 @@ class OnnxVariant(Variant):
     def identity(self, ws: Workspace, opts: VariantOptions) -> dict[str, Any]:
         return {**super().identity(ws, opts), "opset": opts.opset, "device": opts.device}
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = OnnxRunner(ws.onnx_path(opts.opset), self.name, opts.device, opts.threads)
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        onnx_path = ws.onnx_path(opts.opset, on_progress=on_progress, cancel=cancel)
+        runner = OnnxRunner(onnx_path, self.name, opts.device, opts.threads)
         runner.load()
         return runner
 

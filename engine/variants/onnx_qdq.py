@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from engine import layers as L
 from engine import quantize
 from engine.layers import LayerInfo
 from engine.runners import OnnxRunner, Runner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import CaptureModel, QuantizedVariant, WeightSource, file_size
 from engine.workspace import Workspace
 
@@ -22,11 +23,15 @@ class OnnxQdqVariant(QuantizedVariant):
     family: str = "onnx_qdq"
     libraries: tuple[str, ...] = LIBRARIES
 
-    def path(self, ws: Workspace, opts: VariantOptions) -> Path:
-        return quantize.onnx_quantized_path(ws, self.base, self.options(opts))
+    def path(self, ws: Workspace, opts: VariantOptions, on_progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None) -> Path:
+        return quantize.onnx_quantized_path(ws, self.base, self.options(opts), on_progress,
+                                            cancel)
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = OnnxRunner(self.path(ws, opts), self.name, opts.device, opts.threads)
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        runner = OnnxRunner(self.path(ws, opts, on_progress, cancel), self.name, opts.device, opts.threads)
         runner.load()
         return runner
 

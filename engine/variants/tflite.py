@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine import assets
 from engine.runners import Runner, TFLiteRunner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import Variant, file_size
 from engine.workspace import Workspace
 
@@ -31,8 +32,10 @@ class TFLiteVariant(Variant):
     def identity(self, ws: Workspace, opts: VariantOptions) -> dict[str, Any]:
         return {**super().identity(ws, opts), "tflite": ws.file_sha(self.path(ws))}
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = TFLiteRunner(self.path(ws), self.name)
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        runner = TFLiteRunner(self.path(ws), self.name, ws.tf_worker, cancel)
         runner.load()
         return runner
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from engine import convert, quantize
 from engine.layers import LayerInfo
 from engine.runners import Runner, TorchRunner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import CaptureModel, Variant, WeightSource
 from engine.workspace import Workspace
 
@@ -25,11 +26,15 @@ class TorchVariant(Variant):
         return {**super().identity(ws, opts), "opset": opts.opset, "device": opts.device,
                 "tf32": opts.tf32}
 
-    def module(self, ws: Workspace, opts: VariantOptions) -> Any:
-        return convert.onnx_to_torch(ws.onnx_path(opts.opset))
+    def module(self, ws: Workspace, opts: VariantOptions, on_progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> Any:
+        return convert.onnx_to_torch(ws.onnx_path(opts.opset, on_progress=on_progress,
+                                                  cancel=cancel))
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = TorchRunner(self.module(ws, opts), self.name, opts.device, opts.tf32,
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        runner = TorchRunner(self.module(ws, opts, on_progress, cancel), self.name, opts.device, opts.tf32,
                              opts.threads)
         runner.load()
         return runner

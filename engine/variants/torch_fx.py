@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from engine import convert, quantize
 from engine import layers as L
 from engine.layers import LayerInfo
 from engine.runners import Runner, TorchRunner
-from engine.types import VariantOptions
+from engine.types import ProgressFn, VariantOptions
 from engine.variants.base import CaptureModel, QuantizedVariant, WeightSource
 from engine.workspace import Workspace
 
@@ -23,11 +24,15 @@ class TorchFxVariant(QuantizedVariant):
     family: str = "torch_fx"
     libraries: tuple[str, ...] = LIBRARIES
 
-    def module(self, ws: Workspace, opts: VariantOptions) -> Any:
-        return quantize.torch_quantized_module(ws, self.options(opts))
+    def module(self, ws: Workspace, opts: VariantOptions, on_progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> Any:
+        return quantize.torch_quantized_module(ws, self.options(opts), on_progress, cancel)
 
-    def open_runner(self, ws: Workspace, opts: VariantOptions) -> Runner:
-        runner = TorchRunner(self.module(ws, opts), self.name, "cpu", False, opts.threads)
+    def open_runner(self, ws: Workspace, opts: VariantOptions, *,
+                    on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> Runner:
+        module = self.module(ws, opts, on_progress, cancel)
+        runner = TorchRunner(module, self.name, "cpu", False, opts.threads)
         runner.load()
         if opts.device != "cpu":
             runner.notice = (f"{self.name} runs on CPU only (PyTorch quantized kernels); "

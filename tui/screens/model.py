@@ -87,7 +87,8 @@ class ModelPane(Pane):
     def refresh_data(self) -> None:
         session = self.r8.session
         if not self.layer_infos:
-            self.start("model", "layers", lambda p, c: session.layer_map(), "reading the layer map")
+            self.start("model", "layers", lambda p, c: session.layer_map(p, c),
+                       "reading the layer map")
             return
         variant, view, text = self.r8.variant, self.r8.view, self.r8.input_text
         if view == "activations":
