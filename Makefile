@@ -35,7 +35,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check engine tui tests benchmarks
+	$(BIN)/ruff check engine cli tui tests benchmarks
 	$(BIN)/mypy engine
 
 bench: setup

@@ -24,6 +24,7 @@ from cli.options import (  # noqa: F401  (re-exported: the subcommands import th
     variant_options,
     workspace,
 )
+from engine import format as fmt
 from engine.types import ProgressFn
 
 err_console = Console(stderr=True)
@@ -142,5 +143,5 @@ def notice(text: str) -> None:
     err_console.print(f"[yellow]note:[/] {text}", highlight=False)
 
 
-def pct(x: float | None) -> str:
-    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.2f} %"
+pct = fmt.pct
+"""Percentages as everywhere (engine.format.pct)."""

@@ -47,8 +47,7 @@ def report_json(rep: evaluate.EvalReport) -> dict[str, Any]:
             name: {
                 "accuracy": r.accuracy, "correct": r.correct, "total": r.total,
                 "per_class": {
-                    c: {"accuracy": (r.per_class_correct[i] / r.per_class_total[i]
-                                     if r.per_class_total[i] else None),
+                    c: {"accuracy": r.per_class_accuracy[i] if r.per_class_total[i] else None,
                         "correct": r.per_class_correct[i], "total": r.per_class_total[i]}
                     for i, c in enumerate(CLASS_NAMES)
                 },
@@ -75,8 +74,7 @@ def write_tables(rep: evaluate.EvalReport, folder: Path, force: bool = False) ->
                   [[v, r.accuracy, r.correct, r.total, r.images_per_second]
                    for v, r in rep.reports.items()]),
         write_csv(folder / "per_class.csv", ["class", *names],
-                  [[c, *(rep.reports[v].per_class_correct[i] / rep.reports[v].per_class_total[i]
-                         if rep.reports[v].per_class_total[i] else None for v in names)]
+                  [[c, *(rep.reports[v].per_class_accuracy[i] for v in names)]
                    for i, c in enumerate(CLASS_NAMES)]),
         write_csv(folder / "agreement.csv", ["a", "b", "argmax_agreement", "max_abs_diff",
                                              "disagree_indices"],
@@ -103,8 +101,7 @@ def print_tables(rep: evaluate.EvalReport) -> None:
     for v in rep.reports:
         pc.add_column(v, justify="right")
     for i, c in enumerate(CLASS_NAMES):
-        pc.add_row(c, *(pct(r.per_class_correct[i] / r.per_class_total[i])
-                        if r.per_class_total[i] else "-" for r in rep.reports.values()))
+        pc.add_row(c, *(pct(r.per_class_accuracy[i]) for r in rep.reports.values()))
     out_console.print(pc)
     for v, r in rep.reports.items():
         cm = Table(title=f"confusion matrix: {v} (rows true, columns predicted)")

@@ -19,6 +19,7 @@ from cli.common import (
     variant_options,
     workspace,
 )
+from engine import format as fmt
 from engine import quantize as Q
 from engine import sweep as S
 from engine.subsets import SUBSET_HELP, select_subset
@@ -71,7 +72,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
         t.add_row(r.variant, f"{s['calib']} ({r.calibration_size})",
                   f"{s['method']}/{'ch' if s['per_channel'] else 'tensor'}",
                   "on" if s["reduce_range"] else "off",
-                  "-" if r.size_bytes is None else f"{r.size_bytes / 1024:.0f} KiB", shape,
+                  fmt.size(r.size_bytes), shape,
                   f"{r.seconds:.1f} s" + (" cached" if r.cached else ""))
     out_console.print(t)
     for r in results:

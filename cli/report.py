@@ -21,6 +21,7 @@ from cli.common import (
     workspace,
 )
 from engine import export
+from engine import format as fmt
 from engine import report as R
 from engine import variants as V
 from engine.subsets import SUBSET_HELP, select_subset
@@ -94,7 +95,7 @@ def print_tables(rep: R.VariantsReport) -> None:
         t.add_column(col, justify="right" if col in ("accuracy", "delta", "agree", "size")
                      else "left")
     for r in rep.rows:
-        size = "-" if r.size_bytes is None else f"{r.size_bytes / 1024:.0f} KiB"
+        size = fmt.size(r.size_bytes)
         t.add_row(r.variant, pct(r.accuracy), f"{r.delta_points:+.2f}",
                   pct(r.agreement_with_float), size, _flips(r.float_right_variant_wrong),
                   _flips(r.float_wrong_variant_right))

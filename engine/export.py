@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.cache import umask
 from engine.errors import UsageError
+from engine.format import csv_cell
 
 
 class ExistsError(UsageError):
@@ -34,7 +35,7 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[A
     writer = csv.writer(buf)
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     parent = target.parent if str(target.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)

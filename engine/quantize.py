@@ -151,6 +151,11 @@ def settings(variant: str, quant: QuantSettings | Mapping[str, Any] | None = Non
 
 
 def _key(ws: Workspace, s: ResolvedQuant, opset: int) -> tuple[str, dict[str, Any]]:
+    """The cache key of the quantized model and its parts (computed once per workspace)."""
+    return ws.memo(("quantize-key", s, opset), lambda: _compute_key(ws, s, opset))
+
+
+def _compute_key(ws: Workspace, s: ResolvedQuant, opset: int) -> tuple[str, dict[str, Any]]:
     libs = ONNX_LIBRARIES if s.backend == "onnx" else TORCH_LIBRARIES
     parts = {"model": ws.model_sha, "opset": opset, "settings": s.key_parts(),
              "calibration": calibration.calibration_identity(ws, s.calib, s.calib_seed)}
@@ -225,7 +230,8 @@ def onnx_quantized_path(
     key, parts = _key(ws, s, opts.opset)
     hit = ws.cache.artifact(STAGE, key, ".onnx")
     if hit is not None:
-        if _onnx_ok(hit):
+        st = hit.stat()
+        if ws.memo(("onnx-ok", str(hit), st.st_size, st.st_mtime_ns), lambda: _onnx_ok(hit)):
             return hit
         ws.cache.remove(STAGE, key)
     pre = _preprocessed(ws, opts.opset)
@@ -263,6 +269,13 @@ def onnx_quantized_path(
     path = ws.cache.save_artifact(STAGE, key, ".onnx", write, meta)
     log.info("quantized %s in %.1f s", variant, time.perf_counter() - t0)
     return path
+
+
+def onnx_quantized_cached(ws: Workspace, variant: str, opts: VariantOptions) -> Path | None:
+    """The QDQ model of ``variant`` when already in the cache, else None (never quantizes,
+    does not re-check the file)."""
+    key, _ = _key(ws, settings(variant, opts.quant), opts.opset)
+    return ws.cache.artifact(STAGE, key, ".onnx")
 
 
 def onnx_structure(path: Path) -> dict[str, int]:

@@ -21,6 +21,7 @@ from engine.tf_worker import TFWorker
 from engine.types import Dataset, ProgressFn
 
 DEFAULT_CACHE_DIR = "cache"
+FILE_SHA_STAGE = "file-sha256"
 T = TypeVar("T")
 
 
@@ -74,10 +75,16 @@ class Workspace:
             return value
 
     def file_sha(self, path: Path) -> str:
-        """SHA-256 of a file, hashed once per workspace while its size and mtime stay the same."""
-        st = Path(path).stat()
-        return self.memo(("sha256", str(Path(path).resolve()), st.st_size, st.st_mtime_ns),
-                         lambda: file_sha256(path))
+        """SHA-256 of a file, hashed once while its path, size, mtime and inode stay the same:
+        memoized here and kept in the cache (``file-sha256``), so a warm process reads it back
+        instead of hashing the 150 MB of training batches again."""
+        p = Path(path).resolve()
+        st = p.stat()
+        stamp = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                 "inode": st.st_ino}
+        return self.memo(("sha256", *stamp.values()), lambda: self.cache.json_result(
+            FILE_SHA_STAGE, make_key(FILE_SHA_STAGE, stamp), lambda: file_sha256(p), str, str,
+            {"path": str(p)}))
 
     @cached_property
     def model_path(self) -> Path:
@@ -86,7 +93,7 @@ class Workspace:
     @cached_property
     def model_sha(self) -> str:
         convert.check_h5_file(self.model_path)
-        return file_sha256(self.model_path)
+        return self.file_sha(self.model_path)
 
     @cached_property
     def data_dir(self) -> Path:

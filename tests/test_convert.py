@@ -167,16 +167,28 @@ def test_real_model_config_passes(ws):
     convert.check_h5_config(ws.model_path)  # every layer type and object of ResNet8 allowed
 
 
-def test_quiet_stderr_survives_a_replaced_stderr(monkeypatch):
-    # Textual swaps sys.stderr for an object whose fileno() is -1; silencing must still work
+def test_quiet_stderr_survives_a_replaced_stderr(monkeypatch, tmp_path):
+    # Textual swaps sys.stderr for an object whose fileno() is -1; silencing must still work:
+    # what C++ code writes to fd 2 inside is dropped, and fd 2 works again afterwards
     import io
+    import os
 
     class Captured(io.StringIO):
         def fileno(self) -> int:
             return -1
 
-    monkeypatch.setattr("sys.stderr", Captured())
-    with frameworks._quiet_stderr():
-        import os
-
-        os.write(2, b"")  # fd 2 is /dev/null here, and valid
+    log = tmp_path / "fd2.txt"
+    saved = os.dup(2)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT)
+    os.dup2(fd, 2)
+    try:
+        monkeypatch.setattr("sys.stderr", Captured())
+        with frameworks._quiet_stderr():
+            os.write(2, b"inside: should be silenced\n")
+        os.write(2, b"after: should be kept\n")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+    text = log.read_text()
+    assert "inside" not in text and "after: should be kept" in text, text

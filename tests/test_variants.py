@@ -35,17 +35,23 @@ def test_library_lists_are_per_family() -> None:
     assert all("torchao" not in V.libraries(n) for n in V.names())
 
 
+def _train_hashes(ws: Workspace) -> list[tuple]:
+    train = {str((ws.data_dir / f).resolve()) for f in data.TRAIN_FILES}
+    return [k for k in ws._memo if isinstance(k, tuple) and k[0] == "sha256" and k[1] in train]
+
+
 def test_identity_is_memoized_per_workspace_and_a_copy(ws: Workspace) -> None:
     fresh = Workspace.open(cache_dir=str(ws.cache_dir), download=False)
     first = V.identity(fresh, "onnx-uint8")
-    hashes = [k for k in fresh._memo if isinstance(k, tuple) and k[0] == "sha256"]
-    # the five training batches were hashed once; a second identity hashes nothing more
-    assert len(hashes) == len(data.TRAIN_FILES), hashes
+    V.identity(fresh, "torch-int8")  # the same calibration set: its files are not read again
+    assert len(_train_hashes(fresh)) == len(data.TRAIN_FILES)
     first["mutated"] = True
     again = V.identity(fresh, "onnx-uint8")
     assert "mutated" not in again
-    assert [k for k in fresh._memo if isinstance(k, tuple) and k[0] == "sha256"] == hashes
     assert again["quant"] == quantize.identity(fresh, "onnx-uint8", VariantOptions())
+    # the hashes are kept in the cache: another process's workspace reads them back
+    kept = {e.meta.get("path") for e in fresh.cache.entries() if e.stage == "file-sha256"}
+    assert {k[1] for k in _train_hashes(fresh)} <= kept
 
 
 def test_quant_settings_parse_once_and_refuse_unknown_keys() -> None:
@@ -90,3 +96,28 @@ def test_a_variant_registered_at_run_time_is_one_registration(ws: Workspace) -> 
         V.unregister(name)
     with pytest.raises(UsageError):
         V.get(name)
+
+
+@pytest.mark.slow
+def test_a_warm_report_of_every_variant_imports_no_framework(ws: Workspace) -> None:
+    import subprocess
+    import sys
+
+    from engine import report
+    from engine.subsets import select_subset
+
+    report.variants_report(ws, list(V.ALL_VARIANTS), select_subset(ws, "first:200"))  # fill
+    code = (
+        "import sys\n"
+        "from engine import report, variants as V\n"
+        "from engine.subsets import select_subset\n"
+        "from engine.workspace import Workspace\n"
+        f"ws = Workspace.open(cache_dir={str(ws.cache_dir)!r}, download=False)\n"
+        "rep = report.variants_report(ws, list(V.ALL_VARIANTS), select_subset(ws, 'first:200'))\n"
+        "assert all(r.size_bytes for r in rep.rows), rep.rows\n"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'tensorflow', 'onnx', 'onnxruntime', 'onnx2torch', 'torchvision')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert out.stdout.strip() == "", out.stdout[:300]

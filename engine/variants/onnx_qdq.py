@@ -49,7 +49,8 @@ class OnnxQdqVariant(QuantizedVariant):
         return WeightSource("qdq", self.path(ws, opts), ws.onnx_path(opts.opset))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
-        return file_size(self.path(ws, opts)), "QDQ .onnx file"
+        path = quantize.onnx_quantized_cached(ws, self.base, self.options(opts))
+        return file_size(path or self.path(ws, opts)), "QDQ .onnx file"
 
 
 def variants() -> tuple[Any, ...]:

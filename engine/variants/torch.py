@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import convert, quantize
+from engine.cache import make_key
 from engine.layers import LayerInfo
 from engine.runners import Runner, TorchRunner
 from engine.types import ProgressFn, VariantOptions
@@ -14,6 +15,7 @@ from engine.variants.base import CaptureModel, Variant, WeightSource
 from engine.workspace import Workspace
 
 LIBRARIES = (*convert.CONVERT_LIBRARIES, "onnx2torch", "torch")
+SIZE_STAGE = "torch-size"
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,13 @@ class TorchVariant(Variant):
         return WeightSource("torch", self.module(ws, opts))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
-        return quantize.state_dict_bytes(self.module(ws, opts)), "torch.save(state_dict)"
+        """Cached: measuring it imports torch, onnx2torch and torchvision (most of a warm
+        `r8 report` before it was cached)."""
+        key = make_key(SIZE_STAGE, {"model": ws.model_sha, "opset": opts.opset}, LIBRARIES)
+        size = ws.cache.json_result(
+            SIZE_STAGE, key, lambda: quantize.state_dict_bytes(self.module(ws, opts)), int, int,
+            {"variant": self.name})
+        return size, "torch.save(state_dict)"
 
 
 def variants() -> tuple[Any, ...]:

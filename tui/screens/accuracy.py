@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from engine import format as fmt
 from engine.types import CLASS_NAMES
 from tui.messages import StageFinished
 from tui.screens.base import Pane, pct
@@ -17,14 +18,11 @@ from tui.widgets.table import R8Table
 BAR_WIDTH = 8
 
 
-def size_text(n: int | None) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+size_text = fmt.size
 
 
 def bar(frac: float) -> str:
-    full = max(0, min(BAR_WIDTH, round(frac * BAR_WIDTH)))
+    full = 0 if fmt.missing(frac) else max(0, min(BAR_WIDTH, round(frac * BAR_WIDTH)))
     return "█" * full + "·" * (BAR_WIDTH - full)
 
 
@@ -38,7 +36,7 @@ def per_class_rows(rep: Any, row: Any) -> list[list[Any]]:
     acc = rep.reports[row.variant]
     out = []
     for i, name in enumerate(CLASS_NAMES):
-        frac = acc.per_class_correct[i] / acc.per_class_total[i] if acc.per_class_total[i] else 0
+        frac = acc.per_class_accuracy[i]
         out.append([name, frac, row.per_class_delta[i], bar(frac)])
     return out
 

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from engine import format as fmt
 from tui.messages import StageFailed
 from tui.session import Job
 from tui.widgets.table import R8Table
@@ -67,8 +68,8 @@ class Pane(Vertical):
         self.show_message(f"{prefix}: {event.message}{hint}")
 
 
-def pct(x: float | None) -> str:
-    return "-" if x is None or x != x else f"{100 * x:.2f} %"
+pct = fmt.pct
+"""Percentages as everywhere (engine.format.pct)."""
 
 
 def top_k(probs: Any, k: int = 3) -> list[tuple[int, float]]:

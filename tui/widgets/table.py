@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,19 +10,14 @@ from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from engine import format as fmt
+
 Cell = Any
 Formatter = Callable[[Any], Text | str]
 
 
-def fmt_value(value: Any) -> str:
-    """Default cell text: 4 significant digits for floats, '-' for None or NaN."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "-" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return f"{value:.4g}"
-    return str(value)
+fmt_value = fmt.number
+"""Default cell text (engine.format.number): 4 significant digits, '-' for None or NaN."""
 
 
 class R8Table(DataTable):
