@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from engine.errors import CacheError
+from engine.errors import CacheError, CacheFullError
 
 CACHE_VERSION = 2
 """Bump when the meaning of any cached result changes (2: sidecars carry a content hash)."""
@@ -173,6 +173,8 @@ class Cache:
     tidied: Housekeeping = field(default_factory=lambda: Housekeeping(), init=False,
                                  compare=False)
     """What opening the cache removed (stale temp files, orphaned sidecars)."""
+    _warned: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
+    """Problems already warned about (a full disk is said once, not for every entry)."""
 
     def __post_init__(self) -> None:
         try:
@@ -230,7 +232,10 @@ class Cache:
         try:
             return self._commit(stage, key, ".npz", write, meta)
         except CacheError as exc:
-            log.warning("%s; the result is not cached", exc)
+            if not (isinstance(exc, CacheFullError) and "full" in self._warned):
+                log.warning("%s; the result is not cached", exc)
+            if isinstance(exc, CacheFullError):
+                self._warned.add("full")  # one full disk, one warning per process
             return None
 
     def json_result(
@@ -464,7 +469,7 @@ class Cache:
             tmp = None
         except OSError as exc:
             if no_space(exc):
-                raise CacheError(f"the disk holding cache folder {folder} is full "
+                raise CacheFullError(f"the disk holding cache folder {folder} is full "
                                  f"({exc.strerror}); free space there or pass --cache-dir "
                                  "on another disk") from None
             if isinstance(exc, PermissionError):

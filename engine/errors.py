@@ -23,6 +23,10 @@ class CacheError(R8Error):
     """The cache directory cannot be used."""
 
 
+class CacheFullError(CacheError):
+    """The disk holding the cache is full."""
+
+
 class UsageError(R8Error):
     """A bad argument: unknown variant, out-of-range option, malformed spec."""
 

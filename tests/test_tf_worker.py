@@ -27,7 +27,7 @@ GONE_WITHIN_S = 1.0
 
 EVAL_THEN_MODULES = """
 import json, sys
-from tui.cli import main
+from cli import main
 rc = main(["--cache-dir", sys.argv[1], "eval", "--variant", "keras,onnx,torch",
            "--subset", "first:300", "--json"])
 print(json.dumps({"rc": rc, "heavy": [m for m in ("tensorflow", "tf_keras", "tf2onnx", "keras")
@@ -82,7 +82,7 @@ def test_eval_of_every_float_variant_never_imports_tensorflow(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_killed_worker_is_one_error_line_and_the_next_run_succeeds(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "tui", "--cache-dir", str(tmp_path), "convert"]
+    cmd = [sys.executable, "-m", "cli", "--cache-dir", str(tmp_path), "convert"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
