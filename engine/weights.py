@@ -250,6 +250,46 @@ def _torch_weights(module: Any, known: set[str], ref: Any | None,
         for pname, p in m.named_parameters(recurse=False):
             out.append((owner, "kernel" if pname == "weight" else pname,
                         p.detach().float().numpy().copy(), None))
+    return out + functional_quantized_constants(module, known)
+
+
+def functional_quantized_constants(module: Any, known: set[str],
+                                   ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    """Constants an FX int8 model quantizes at run time with ``quantize_per_tensor`` (the
+    dense layer's MatMul kernel and BiasAdd bias: functional ops, no module holds them).
+
+    The owner and parameter come from the scale attribute's name
+    (``model/dense/MatMul_scale_0`` -> dense, kernel); values are the constant quantized
+    with that scale and zero point and dequantized, exactly as the model computes them.
+    """
+    torch = frameworks.torch()
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        return []
+    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target is not torch.quantize_per_tensor:
+            continue
+        src, scale_n, zero_n, dtype = node.args[:4]
+        if not all(getattr(a, "op", None) == "get_attr" for a in (src, scale_n, zero_n)):
+            continue
+        if not str(src.target).startswith("initializers."):
+            continue  # an activation, not a constant
+        owner_name = str(scale_n.target)
+        owner = keras_layer_of_tensor(owner_name, known)
+        if owner is None:
+            continue
+        value = module.get_submodule("initializers").get_buffer(
+            str(src.target).removeprefix("initializers."))
+        scale = float(getattr(module, owner_name))
+        zero = int(getattr(module, str(zero_n.target)))
+        qt = torch.quantize_per_tensor(value.detach().float(), scale, zero, dtype)
+        values = qt.dequantize().numpy().copy()
+        param = "kernel" if "MatMul" in owner_name else "bias"
+        out.append((owner, param, values,
+                    {"q": qt.int_repr().numpy().copy(), "scale": np.array([scale]),
+                     "zero": np.array([zero]), "values": values,
+                     "float": value.detach().float().numpy().copy()}))
     return out
 
 
