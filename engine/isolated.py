@@ -35,6 +35,7 @@ from engine.errors import CancelledError, UsageError
 from engine.inputs import INPUT_HELP, InputSpec
 from engine.layers import INPUT_OF, LayerInfo, QuantParams, layer_map, qdq_targets
 from engine.stats import DiffSums, TensorDiff, diff_sums
+from engine.ties import OutputTies, output_ties
 from engine.types import ProgressFn
 from engine.workspace import Workspace
 
@@ -99,6 +100,13 @@ class IsolatedReport:
     """One row per unit, model order."""
     ort_optimization: str | None
     """ONNX Runtime graph optimization level of the capture (None for torch-int8)."""
+    logits_accumulated: TensorDiff | None = None
+    """The int8 logits against the float ONNX model's logits (the accumulated error of the
+    pre-softmax row; float variants agree above 80 dB, so any float reference gives it)."""
+    ties: OutputTies | None = None
+    """Exact top-2 ties of the int8 probabilities, accuracy with ties broken by logits."""
+    float_ties: OutputTies | None = None
+    """The same for the float ONNX model on the same images."""
     notes: tuple[str, ...] = ()
     """Anything the reader should know."""
     layout: str = LAYOUT
@@ -249,15 +257,23 @@ def _compute(ws: Workspace, variant: str, spec: InputSpec, opts: V.VariantOption
     by_name = {x.name: x for x in layers}
     wf, wq = _weights(ws, "onnx", opts), _weights(ws, variant, opts)
     cap, names, requantized, prepare = open_int8_capturer(ws, variant, opts, layers, units)
+    fcap = _float_logits_capturer(ws, opts)
     sums: dict[str, SplitSums] = {}
+    acc_logits = DiffSums()
+    ties = ftie = OutputTies(0, 0, 0, 0, 0)
     n = len(spec)
     for start in range(0, n, CAPTURE_BATCH):
         if cancel is not None and cancel.is_set():
             raise CancelledError(f"isolated error of {variant}: cancelled after {start} of "
                                  f"{n} images")
         batch = spec.images[start:start + CAPTURE_BATCH]
-        t, _, _ = run_capture(cap, names, batch, variant, None, cancel)
+        t, probs, _ = run_capture(cap, names, batch, variant, None, cancel)
         t = prepare(t)
+        ft, fprobs, _ = run_capture(fcap, (LOGITS,), batch, "onnx", None, cancel)
+        labels = spec.labels[start:start + CAPTURE_BATCH]
+        acc_logits = acc_logits + diff_sums(ft[LOGITS], t[LOGITS])
+        ties = ties + output_ties(probs, t[LOGITS], labels)
+        ftie = ftie + output_ties(fprobs, ft[LOGITS], labels)
         for u in units:
             if u.name not in t or any(i not in t for i in _unit_inputs(u)):
                 continue
@@ -278,7 +294,17 @@ def _compute(ws: Workspace, variant: str, spec: InputSpec, opts: V.VariantOption
     if missing:
         notes.append(f"no int8 tensor for input or output of: {', '.join(missing)}")
     return IsolatedReport(variant, spec.text, n, tuple(rows),
-                          None if variant == "torch-int8" else ORT_OPTIMIZATION, tuple(notes))
+                          None if variant == "torch-int8" else ORT_OPTIMIZATION,
+                          acc_logits.finish(), ties, ftie, tuple(notes))
+
+
+def _float_logits_capturer(ws: Workspace, opts: V.VariantOptions) -> Any:
+    from engine import activations as A
+
+    path = ws.onnx_path(opts.opset)
+    graph = frameworks.onnx().load(str(path)).graph
+    soft = next(n for n in graph.node if n.op_type == "Softmax")
+    return A._OnnxCapturer(path, {LOGITS: soft.input[0]}, opts.device, opts.threads)
 
 
 def _unit_inputs(u: Unit) -> tuple[str, ...]:
@@ -309,7 +335,8 @@ def _unit_sums(u: Unit, t: dict[str, np.ndarray], wf: dict[tuple[str, str], np.n
             y = xs[0].astype(np.float64) + xs[1]
             y = np.maximum(y, 0.0) if u.relu else y
         elif u.kind == "pool":
-            y = float_pool(xs[0], by_name[u.name].output_shape[:2])
+            oh, ow = by_name[u.name].output_shape[:2]
+            y = float_pool(xs[0], (oh, ow))
         else:
             y = float_softmax(xs[0])
         return split_sums(out, y, y)
@@ -415,6 +442,9 @@ def _qdq_logits(path: Any) -> tuple[str, QuantParams]:
 def _to_dict(r: IsolatedReport) -> dict[str, Any]:
     d = asdict(r)
     d.pop("cached")
+    for k in ("ties", "float_ties"):
+        t = getattr(r, k)
+        d[k] = None if t is None else t.to_dict()
     return d
 
 
@@ -422,5 +452,9 @@ def _from_dict(d: dict[str, Any]) -> IsolatedReport:
     rows = tuple(IsolatedError(x["name"], x["kind"], tuple(x["layers"]), TensorDiff(**x["diff"]),
                                float(x["weight_sqnr_db"]), float(x["requant_sqnr_db"]),
                                bool(x["requantized"])) for x in d["layers"])
+    la = d.get("logits_accumulated")
+    ties = {k: None if d.get(k) is None else OutputTies.from_dict(d[k])
+            for k in ("ties", "float_ties")}
     return IsolatedReport(d["variant"], d["input"], int(d["n"]), rows, d["ort_optimization"],
-                          tuple(d["notes"]), d["layout"], cached=True)
+                          None if la is None else TensorDiff(**la), ties["ties"],
+                          ties["float_ties"], tuple(d["notes"]), d["layout"], cached=True)
