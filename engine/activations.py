@@ -206,7 +206,8 @@ class _TorchCapturer:
 
 class _OnnxCapturer:
     def __init__(self, onnx_path: Path, targets: dict[str, str], device: str,
-                 threads: int | None, quant: dict[str, QuantParams] | None = None) -> None:
+                 threads: int | None, quant: dict[str, QuantParams] | None = None,
+                 optimization: str | None = None) -> None:
         onnx, ort = frameworks.onnx(), frameworks.onnxruntime()
         model = onnx.load(str(onnx_path))
         graph = model.graph
@@ -221,6 +222,8 @@ class _OnnxCapturer:
         so = ort.SessionOptions()
         if threads:
             so.intra_op_num_threads = threads
+        if optimization is not None:  # e.g. ORT_DISABLE_ALL as ORT's qdq_loss_debug runs
+            so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, optimization)
         self.session = ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         self.targets = {k: v for k, v in targets.items() if v != self.input_name}
         self.fetch = [self.output_name] + list(dict.fromkeys(self.targets.values()))

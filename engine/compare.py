@@ -161,6 +161,13 @@ def compare_activations(
                    notes=tuple(dict.fromkeys(notes)))
 
 
+def check_row_name(ws: Workspace, name: str, opset: int) -> None:
+    """A UsageError listing the valid names unless ``name`` is a Keras layer or LOGITS."""
+    names = [x.name for x in layer_map(ws, opset)]
+    if name not in names and name != LOGITS:
+        raise UsageError(f"unknown layer {name!r}; use one of {', '.join(names)}, {LOGITS}")
+
+
 def check_error_mode(a: str, b: str, error: str) -> str | None:
     """The int8 variant whose isolated error is asked for (None for accumulated only)."""
     if error not in ERROR_MODES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, help=I.INPUT_HELP)
     p.add_argument("--threshold", type=float, default=C.DIVERGENCE_DB, metavar="DB",
                    help=f"first-divergence SQNR threshold in dB (default {C.DIVERGENCE_DB:g})")
+    p.add_argument("--layer", metavar="NAME",
+                   help=f"show only this layer's row (a Keras layer name, or {C.LOGITS})")
     p.add_argument("--error", choices=C.ERROR_MODES, default="accumulated",
                    help="accumulated: b against a at each layer (default); isolated: the error "
                         "each layer of the int8 side adds by itself, split into weights and "
@@ -148,8 +151,12 @@ def run(args: argparse.Namespace) -> int:
     C.check_error_mode(args.a, args.b, args.error)
     ws = workspace(args)
     opts = variant_options(args, quant_options.from_args(args))
+    if args.layer is not None:
+        C.check_row_name(ws, args.layer, opts.opset)
     spec = I.parse_input(ws, args.input)
     with progress(not args.json) as (on_progress, cancel):
         rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,
                                     on_progress, cancel, args.error)
+    if args.layer is not None:
+        rep = dataclasses.replace(rep, layers=tuple(r for r in rep.layers if r.name == args.layer))
     return emit(args, rep, report_json, print_table, write_table)
