@@ -242,3 +242,79 @@ def test_diff_sums_unchanged_by_batching():
     whole = diff_sums(a, b).finish()
     parts = sum((diff_sums(a[i:i + 2], b[i:i + 2]) for i in range(0, 6, 2)), DiffSums())
     assert parts.finish().sqnr_db == pytest.approx(whole.sqnr_db)
+
+
+# -- peer: PyTorch's FX Numeric Suite --------------------------------------------------------
+NS_TOL_DB = 0.1
+"""r8 and torch.ao.ns._numeric_suite_fx must agree within this."""
+
+
+def _ns_keras_names(qm, layers):
+    """FX node name of the int8 model -> Keras layer r8 reports it under."""
+    from engine.layers import torch_int8_targets
+
+    inv = {t: k for k, t in torch_int8_targets(qm, layers).items()}
+    out = {}
+    for n in qm.graph.nodes:
+        if n.op == "call_module" and n.target in inv:
+            out[n.name] = inv[n.target]
+        for u in n.users:  # a functional add_relu is read at its consumer's input
+            if n.op == "call_function" and u.op == "call_module" and u.target + "@in" in inv:
+                out[n.name] = inv[u.target + "@in"]
+    return out
+
+
+@pytest.mark.slow
+def test_torch_numeric_suite_agrees_with_accumulated_and_isolated(ws):
+    """add_loggers (float and int8 models side by side) gives r8's accumulated SQNR of torch
+    against torch-int8; add_shadow_loggers (the float layer fed the int8 layer's dequantized
+    input) gives r8's isolated SQNR on every conv. The suite cannot shadow the adds, the
+    pooling, the matmul or the quantized softmax (it skips or fails on them); r8 covers them."""
+    import torch
+    import torch.ao.ns._numeric_suite_fx as ns
+    from torch.ao.ns.fx.mappings import get_unmatchable_types_map
+    from torch.ao.ns.fx.utils import compute_sqnr
+
+    from engine import convert, quantize
+
+    spec = I.parse_input(ws, SPEC)
+    layers = layer_map(ws)
+    x = torch.from_numpy(spec.images.astype(np.float32))
+    qm = quantize.torch_quantized_module(ws)
+    keras_of = _ns_keras_names(qm, layers)
+
+    def sqnrs(results):
+        ns.extend_logger_results_with_comparison(results, "fp32", "int8", compute_sqnr, "sqnr")
+        out = {}
+        for v in results.values():
+            o = v["node_output"]["int8"][0]
+            name = keras_of.get(o["prev_node_name"])
+            if name is not None:
+                out[name] = float(o["sqnr"][0])
+        return out
+
+    fa, qa = ns.add_loggers("fp32", convert.onnx_to_torch(ws.onnx_path()).eval(), "int8", qm,
+                            ns.OutputLogger)
+    with torch.inference_mode():
+        fa(x)
+        qa(x)
+    logged = sqnrs(ns.extract_logger_info(fa, qa, ns.OutputLogger, "int8"))
+    acc = {r.name: r.diff.sqnr_db for r in C.compare_activations(ws, "torch", "torch-int8",
+                                                                  spec).layers}
+    assert len(logged) >= 13
+    for name, theirs in logged.items():
+        assert acc[name] == pytest.approx(theirs, abs=NS_TOL_DB), name
+
+    unmatchable = get_unmatchable_types_map()
+    unmatchable["mods_unmatchable"] |= {torch.nn.Softmax, torch.ao.nn.quantized.Softmax}
+    shadow = ns.add_shadow_loggers(
+        "fp32", convert.onnx_to_torch(ws.onnx_path()).eval(), "int8",
+        quantize.torch_quantized_module(ws), ns.OutputLogger, unmatchable_types_map=unmatchable)
+    with torch.inference_mode():
+        shadow(x)
+    shadowed = sqnrs(ns.extract_shadow_logger_info(shadow, ns.OutputLogger, "int8"))
+    iso = {r.name: r for r in ISO.isolated_errors(ws, "torch-int8", spec).layers}
+    convs = {r.name for r in iso.values() if r.kind == "conv"}
+    assert set(shadowed) == convs
+    for name, theirs in shadowed.items():
+        assert iso[name].diff.sqnr_db == pytest.approx(theirs, abs=NS_TOL_DB), name
