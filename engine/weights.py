@@ -10,8 +10,10 @@
 - torch-int8: the FX int8 modules' packed weights, dequantized; error against the float
   module's weight.
 
-Quantization error: SQNR (dB) and max |float - dequantized|, and the share of int8 values at
-the clip limits (-128/-127 or 127).
+Quantization error: SQNR (dB) and max |float - dequantized|; how many float weights are
+really clipped (they round beyond the integer type's range: with a max-abs scale none is);
+and, apart from that, how many integers sit at the range limits (each channel's largest
+weight lands on +-127 by construction, so that count is not clipping).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ WEIGHT_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
 WEIGHTS_STAGE = "weights"
 WEIGHT_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
                     "onnx2torch", "torch")
+WEIGHTS_REPORT_VERSION = 2
+"""Bumped when the report's fields change (2: real clipping count, torch-int8 dense)."""
 INT8_CLIP = 127
 """|q| at or beyond which an int8 weight counts as clipped (symmetric range -127..127)."""
 
@@ -56,7 +60,9 @@ class WeightReport:
     """Fixed-bin histogram of the (dequantized) values."""
     quant: dict[str, Any] | None
     """int8 only: dtype, per_channel, scale_min/max, zero_point_min/max, sqnr_db,
-    max_abs_err, clip_fraction (None where there is no float counterpart)."""
+    max_abs_err, clipped (count of float weights beyond the representable range),
+    clip_fraction (clipped / size), at_limit (count of integers at +-127, or 0/255, which
+    includes every channel's maximum); None where there is no float counterpart."""
 
 
 def check_weight_variant(variant: str) -> None:
@@ -73,7 +79,8 @@ def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = No
     layers = layer_map(ws, opts.opset)
     if layer is not None:
         find_layer(layers, layer)
-    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)}, WEIGHT_LIBRARIES)
+    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts),
+                                   "report": WEIGHTS_REPORT_VERSION}, WEIGHT_LIBRARIES)
     reports = ws.cache.json_result(
         WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers),
         lambda reps: [_to_dict(r) for r in reps],
@@ -132,16 +139,31 @@ def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
         "dtype": str(q.dtype), "per_channel": bool(scale.size > 1),
         "scale_min": float(scale.min()), "scale_max": float(scale.max()),
         "zero_point_min": int(zero.min()), "zero_point_max": int(zero.max()),
-        "sqnr_db": None, "max_abs_err": None, "clip_fraction": None,
+        "sqnr_db": None, "max_abs_err": None, "clipped": None, "clip_fraction": None,
+        "at_limit": None,
     }
     if q.dtype in (np.int8, np.uint8) and q.size:
         lo, hi = (0, 255) if q.dtype == np.uint8 else (-INT8_CLIP, INT8_CLIP)
-        out["clip_fraction"] = float(np.count_nonzero((q <= lo) | (q >= hi))) / q.size
+        out["at_limit"] = int(np.count_nonzero((q <= lo) | (q >= hi)))
     ref = detail.get("float")
+    if ref is not None and ref.shape == q.shape and q.dtype in (np.int8, np.uint8) and q.size:
+        clipped = clipped_count(ref, scale, zero, detail.get("axis", 0), np.iinfo(q.dtype))
+        out["clipped"], out["clip_fraction"] = clipped, clipped / q.size
     if ref is not None and ref.shape == detail["values"].shape:
         diff = compare_tensors(ref, detail["values"])
         out["sqnr_db"], out["max_abs_err"] = diff.sqnr_db, diff.max_abs_diff
     return out
+
+
+def clipped_count(ref: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int,
+                  info: np.iinfo) -> int:
+    """How many float values round outside the integer range [info.min, info.max] with
+    these (per-tensor or per-channel along ``axis``) scales and zero points."""
+    shape = [1] * ref.ndim
+    if scale.size > 1:
+        shape[axis] = scale.size
+    levels = np.rint(ref.astype(np.float64) / scale.reshape(shape)) + zero.reshape(shape)
+    return int(np.count_nonzero((levels < info.min) | (levels > info.max)))
 
 
 # -- readers --------------------------------------------------------------------------------
@@ -214,7 +236,7 @@ def _qdq_weights(path: Any, float_path: Any, known: set[str],
         base = node.input[0].removesuffix("_quantized")
         ref = finits.get(base, finits.get(node.output[0]))
         out.append((owner, _param_of(*user), values,
-                    {"q": q, "scale": scale, "zero": zero, "values": values,
+                    {"q": q, "scale": scale, "zero": zero, "values": values, "axis": axis,
                      "float": None if ref is None else ref.astype(np.float32)}))
     return out
 
@@ -232,16 +254,18 @@ def _torch_weights(module: Any, known: set[str], ref: Any | None,
         if callable(w) and not isinstance(w, torch.nn.Parameter):  # quantized module
             qw = w()
             values = qw.dequantize().float().numpy().copy()
+            axis = 0
             if qw.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
                 scale = qw.q_per_channel_scales().numpy()
                 zero = qw.q_per_channel_zero_points().numpy()
+                axis = int(qw.q_per_channel_axis())
             else:
                 scale, zero = np.array([qw.q_scale()]), np.array([qw.q_zero_point()])
             rm = ref_mods.get(name)
             fw = getattr(rm, "weight", None)
             out.append((owner, "kernel", values, {
                 "q": qw.int_repr().numpy().copy(), "scale": scale, "zero": zero,
-                "values": values,
+                "values": values, "axis": axis,
                 "float": None if fw is None else fw.detach().float().numpy().copy()}))
             b = m.bias() if callable(getattr(m, "bias", None)) else None
             if b is not None:
