@@ -62,7 +62,11 @@ CACHED_TENSORS_MAX = 64
 """Comparisons over at most this many images reuse (and fill) the activation cache; larger
 sets are streamed batch by batch and only the report is cached."""
 QUINT8_REDUCED_MAX = 127
-"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
+"""Top of the range PyTorch's reduce_range observers map the observed range onto. The
+quantized tensors still hold 0..255 (the kernels clamp to the dtype): measured, torch-int8's
+ReLU outputs use up to 165 of the 256 levels, so the saturation share uses the dtype range."""
+QUANT_RANGE = "dtype"
+"""Cache-key part: the integer range of captured int8 tensors (was 0..127 with reduce_range)."""
 ACTIVATION_STAGE = "activations"
 CAPTURE_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
                      "onnx2torch", "torch", "torchao")
@@ -302,9 +306,8 @@ def _open_quantized(ws: Workspace, variant: str, opts: V.VariantOptions,
     if variant == "torch-int8":
         module = quantize.torch_quantized_module(ws, opts)
         targets = L.torch_int8_targets(module, layers)
-        reduce_range = quantize.settings(variant, opts.quant).reduce_range
-        cap = _TorchCapturer(module, targets, "cpu", opts.threads,  # int8 kernels: CPU only
-                             QUINT8_REDUCED_MAX if reduce_range else None)
+        # int8 kernels: CPU only; the range is the dtype's even with reduce_range
+        cap = _TorchCapturer(module, targets, "cpu", opts.threads)
         return cap, targets
     path = quantize.onnx_quantized_path(ws, variant, opts)
     targets, qparams = L.qdq_targets(path, layers)
@@ -338,7 +341,8 @@ def run_capture(cap: Any, names: tuple[str, ...], images: np.ndarray, what: str,
 def _capture_key(ws: Workspace, variant: str, spec: InputSpec, opts: V.VariantOptions) -> str:
     return make_key(ACTIVATION_STAGE, {"variant": V.identity(ws, variant, opts),
                                        "input": spec.identity, "layout": LAYOUT,
-                                       "opset": opts.opset}, CAPTURE_LIBRARIES)
+                                       "opset": opts.opset, "qrange": QUANT_RANGE},
+                    CAPTURE_LIBRARIES)
 
 
 def capture_activations(

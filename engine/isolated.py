@@ -368,9 +368,7 @@ def open_int8_capturer(
             if leaf:
                 targets[f"{u.name}{INPUT_OF}"] = leaf[-1] + INPUT_OF
         targets[LOGITS] = "model/dense/Softmax" + INPUT_OF
-        reduce_range = quantize.settings(variant, opts.quant).reduce_range
-        cap: Any = A._TorchCapturer(module, targets, "cpu", opts.threads,
-                                    A.QUINT8_REDUCED_MAX if reduce_range else None)
+        cap: Any = A._TorchCapturer(module, targets, "cpu", opts.threads)
         flat_q = _torch_requant(module, "model/flatten/Reshape")
         requantized = {u.name: True for u in units}
     else:
