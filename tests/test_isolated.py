@@ -176,6 +176,8 @@ def test_cli_json_keeps_accumulated_fields_and_adds_isolated(cache_dir):
     assert {"sqnr_db", "cosine", "mse", "max_abs_diff", "weight_sqnr_db",
             "requant_sqnr_db"} <= set(act["isolated"])
     assert rows["input_1"]["isolated"] is None  # the input computes nothing
+    assert rows["activation_2"]["isolated"]["weights_exact"]  # an add has no weights
+    assert not rows["activation_1"]["isolated"]["weights_exact"]
     assert rows[ISO.LOGITS]["isolated"]["weight_sqnr_db"] < 80
 
 

@@ -53,7 +53,9 @@ def isolated_json(r: C.LayerComparison) -> dict[str, Any] | None:
     if iso is None:
         return None
     return {**iso.diff.to_dict(), "weight_sqnr_db": iso.weight_sqnr_db,
-            "requant_sqnr_db": iso.requant_sqnr_db, "kind": iso.kind,
+            "requant_sqnr_db": iso.requant_sqnr_db, "exact": iso.diff.sqnr_db == math.inf,
+            "weights_exact": iso.weight_sqnr_db == math.inf,  # JSON writes inf as null
+            "requant_exact": iso.requant_sqnr_db == math.inf, "kind": iso.kind,
             "layers": list(iso.layers), "requantized": iso.requantized}
 
 
