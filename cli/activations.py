@@ -12,6 +12,7 @@ from cli import options
 from cli.common import (
     add_device_options,
     add_output_options,
+    emit,
     notice,
     out_console,
     pct,
@@ -23,6 +24,7 @@ from cli.common import (
 from engine import activations as A
 from engine import inputs as I
 from engine import layers as L
+from engine import qparams as Q
 from engine.export import write_csv
 from engine.stats import TensorStats
 
@@ -36,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", default="torch",
                    help=f"one of {', '.join(A.CAPTURE_VARIANTS)} (default: torch)")
     p.add_argument("--layer", help="only this Keras layer (default: all)")
+    p.add_argument("--quant", action="store_true",
+                   help="int8 variants: scale, zero point, representable vs observed float "
+                        "range, levels used, clipped values and scale reuse of every "
+                        "activation")
     add_device_options(p)
     options.add_quant_options(p)
     add_output_options(p, ("FILE", "write one row per layer to FILE"))
@@ -67,6 +73,42 @@ def rows_json(layers: tuple[L.LayerInfo, ...], acts: A.ActivationSet,
     return out
 
 
+QUANT_COLUMNS = ("name", "scale", "zero_point", "qmin", "qmax", "range_min", "range_max",
+                 "float_min", "float_max", "levels_used", "levels", "clipped", "clipped_share",
+                 "count", "reuses_input_scale", "input")
+
+
+def quant_rows(rep: Q.QuantParamsReport) -> list[dict[str, Any]]:
+    return [{k: getattr(r, k) for k in QUANT_COLUMNS} for r in rep.layers]
+
+
+def quant_json(rep: Q.QuantParamsReport) -> dict[str, Any]:
+    return {"variant": rep.variant, "input": rep.input, "images": rep.n,
+            "reference": rep.reference, "notes": list(rep.notes), "quant": quant_rows(rep)}
+
+
+def write_quant(rep: Q.QuantParamsReport, path: Path) -> list[Path]:
+    return [write_csv(path, list(QUANT_COLUMNS),
+                      [[r[c] for c in QUANT_COLUMNS] for r in quant_rows(rep)])]
+
+
+def print_quant(rep: Q.QuantParamsReport, only: str | None) -> None:
+    t = Table(title=f"activation quantization of {rep.variant} on {rep.input} ({rep.n} "
+                    f"image(s); float range from {rep.reference})",
+              caption="* reuses its input's scale and zero point; clipped: float values "
+                      "beyond the range (counts)")
+    for col in ("layer", "scale", "range", "float range", "levels", "clipped"):
+        t.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
+    for r in rep.layers:
+        if only and r.name != only:
+            continue
+        t.add_row(r.name, f"{r.scale:.3g}{'*' if r.reuses_input_scale else ''}",
+                  f"{r.range_min:.3g}..{r.range_max:.3g}",
+                  f"{r.float_min:.3g}..{r.float_max:.3g}", f"{r.levels_used}/{r.levels}",
+                  str(r.clipped))
+    out_console.print(t)
+
+
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
     opts = variant_options(args)
@@ -74,7 +116,14 @@ def run(args: argparse.Namespace) -> int:
     layers = L.layer_map(ws, opts.opset)
     if args.layer:
         L.find_layer(layers, args.layer)
+    if args.quant:
+        Q.check_quant_variant(args.variant)
     spec = I.parse_input(ws, args.input)
+    if args.quant:
+        with progress(not args.json) as (on_progress, cancel):
+            rep = Q.activation_qparams(ws, args.variant, spec, opts, on_progress, cancel)
+        return emit(args, rep, quant_json, lambda r: print_quant(r, args.layer),
+                    write_quant)
     with progress(not args.json) as (on_progress, cancel):
         acts = A.capture_activations(ws, args.variant, spec, opts, on_progress, cancel)
     stats = A.activation_stats(acts)

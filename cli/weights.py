@@ -23,7 +23,8 @@ from engine import weights as W
 from engine.export import write_csv
 
 QUANT_COLUMNS = ("dtype", "per_channel", "scale_min", "scale_max", "zero_point_min",
-                 "zero_point_max", "sqnr_db", "max_abs_err", "clip_fraction")
+                 "zero_point_max", "sqnr_db", "max_abs_err", "clipped", "clip_fraction",
+                 "at_limit")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             extra = [f"{q['scale_min']:.3g}-{q['scale_max']:.3g}" if q else "-",
                      "-" if q.get("sqnr_db") is None else f"{q['sqnr_db']:.1f}",
                      "-" if q.get("max_abs_err") is None else f"{q['max_abs_err']:.3g}",
-                     pct(q.get("clip_fraction"))]
+                     "-" if q.get("clipped") is None else str(q["clipped"])]
         t.add_row(r.layer, r.param, "x".join(map(str, r.shape)), f"{s.min:.4g}", f"{s.max:.4g}",
                   f"{s.mean:.4g}", f"{s.std:.4g}", f"{s.mean_abs:.4g}", pct(s.zeros_fraction),
                   *extra)

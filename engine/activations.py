@@ -67,8 +67,11 @@ CAPTURE_BYTES_MAX = 512 * 2**20
 Bigger inputs are refused with the image limit: the consumers of a capture (statistics,
 histograms, the TUI's layer browser) need whole tensors of every layer, and comparisons over
 many images already stream (CACHED_TENSORS_MAX)."""
-QUINT8_REDUCED_MAX = 127
-"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
+QUANT_RANGE = "dtype"
+"""Cache-key part: the integer range of captured int8 tensors. It is the dtype's even with
+reduce_range: PyTorch's reduce_range observers map the observed range onto 0..127, but the
+quantized tensors hold 0..255 (measured: torch-int8's ReLU outputs use up to 165 of the 256
+levels), so the saturation share uses the dtype range (was 0..127 with reduce_range)."""
 ACTIVATION_STAGE = "activations"
 CAPTURE_LIBRARIES = ("numpy", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime",
                      "onnx2torch", "torch")
@@ -214,7 +217,8 @@ class _TorchCapturer:
 
 class _OnnxCapturer:
     def __init__(self, onnx_path: Path, targets: dict[str, str], device: str,
-                 threads: int | None, quant: dict[str, QuantParams] | None = None) -> None:
+                 threads: int | None, quant: dict[str, QuantParams] | None = None,
+                 optimization: str | None = None) -> None:
         onnx, ort = frameworks.onnx(), frameworks.onnxruntime()
         model = onnx.load(str(onnx_path))
         graph = model.graph
@@ -229,6 +233,8 @@ class _OnnxCapturer:
         so = ort.SessionOptions()
         if threads:
             so.intra_op_num_threads = threads
+        if optimization is not None:  # e.g. ORT_DISABLE_ALL as ORT's qdq_loss_debug runs
+            so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, optimization)
         self.session = ort.InferenceSession(model.SerializeToString(), so, providers=providers)
         self.targets = {k: v for k, v in targets.items() if v != self.input_name}
         self.fetch = [self.output_name] + list(dict.fromkeys(self.targets.values()))
@@ -326,7 +332,8 @@ def run_capture(cap: Any, names: tuple[str, ...], images: np.ndarray, what: str,
 def _capture_key(ws: Workspace, variant: str, spec: InputSpec, opts: V.VariantOptions) -> str:
     return make_key(ACTIVATION_STAGE, {"variant": V.identity(ws, variant, opts),
                                        "input": spec.identity, "layout": LAYOUT,
-                                       "opset": opts.opset}, ("numpy", *V.libraries(variant)))
+                                       "opset": opts.opset, "qrange": QUANT_RANGE},
+                    ("numpy", *V.libraries(variant)))
 
 
 def capture_activations(

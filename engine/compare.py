@@ -4,7 +4,7 @@ and the first layer where they diverge."""
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,10 @@ from engine.activations import (
 from engine.cache import make_key
 from engine.errors import CancelledError, UsageError
 from engine.inputs import INPUT_HELP, InputSpec
+from engine.isolated import LOGITS, ORT_OPTIMIZATION, IsolatedError, isolated_errors
 from engine.layers import LayerInfo, layer_map
 from engine.stats import DiffSums, Moments, TensorDiff, diff_sums, moments
+from engine.ties import OutputTies
 from engine.types import ProgressFn
 from engine.workspace import Workspace
 
@@ -33,6 +35,9 @@ DIVERGENCE_DB = 40.0
 layers of this model sit around 20-35 dB, float variants far above 80 dB)."""
 FLOAT_AGREEMENT_DB = 80.0
 """Float variants must agree per layer above this SQNR (or exactly)."""
+ERROR_MODES = ("accumulated", "isolated", "both")
+"""accumulated: b against a at each layer (today's figures); isolated: the error each layer
+of the int8 side adds by itself (engine.isolated); both."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class LayerComparison:
     """The same for b."""
     below_threshold: bool = False
     """SQNR below the report's threshold (or NaN)."""
+    isolated: IsolatedError | None = None
+    """The int8 side's isolated error of this layer (with --error isolated|both)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,15 @@ class ComparisonReport:
     """Layout the tensors were compared in."""
     cached: bool = False
     """Served from the cache."""
+    error: str = "accumulated"
+    """Which errors the rows carry (ERROR_MODES)."""
+    isolated_variant: str | None = None
+    """The int8 side whose isolated error the rows carry."""
+    ort_optimization: str | None = None
+    """ONNX Runtime graph optimization level the ONNX variants ran with (None: none ran)."""
+    ties: dict[str, OutputTies] = field(default_factory=dict)
+    """Exact top-2 ties per variant (the int8 side and the float ONNX model; with
+    --error isolated|both)."""
 
 
 def compare_activations(
@@ -90,8 +106,12 @@ def compare_activations(
     threshold_db: float = DIVERGENCE_DB,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    error: str = "accumulated",
 ) -> ComparisonReport:
     """Per-layer SQNR, cosine, MSE and max |diff| of ``b`` against ``a`` (cached).
+
+    ``error`` isolated or both adds each layer's isolated error of the int8 side (``b``
+    if it is int8, else ``a``; engine.isolated), a ``dense:logits`` row and output ties.
 
     Over a set of images every metric is taken over the whole set at once (all images'
     values together). The first divergence is the first layer in model order whose SQNR
@@ -102,15 +122,62 @@ def compare_activations(
         check_variant(v)
     if len(spec) == 0:
         raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+    side = check_error_mode(a, b, error)
     layers = layer_map(ws, opts.opset)
     key = make_key(COMPARE_STAGE, {"a": V.identity(ws, a, opts), "b": V.identity(ws, b, opts),
                                    "input": spec.identity, "threshold_db": threshold_db,
                                    "layout": LAYOUT}, ("numpy", *V.libraries(a), *V.libraries(b)))
 
-    return ws.cache.json_result(
+    rep = ws.cache.json_result(
         COMPARE_STAGE, key,
         lambda: _compare(ws, a, b, spec, opts, layers, threshold_db, on_progress, cancel),
         _report_to_dict, _report_from_dict)
+    ort = ORT_OPTIMIZATION if any(v.startswith("onnx") for v in (a, b)) else None
+    rep = replace(rep, ort_optimization=ort)
+    if side is None:
+        return rep
+    iso = isolated_errors(ws, side, spec, opts, on_progress, cancel)
+    by_name = {x.name: x for x in iso.layers}
+    rows = [replace(r, isolated=by_name.get(r.name)) for r in rep.layers]
+    other = a if side == b else b
+    if LOGITS in by_name and iso.logits_accumulated is not None:
+        nan = dict.fromkeys(("min", "max", "mean", "std", "zeros_fraction"), float("nan"))
+        acc = (iso.logits_accumulated if other in V.FLOAT_VARIANTS
+               else TensorDiff(*(float("nan"),) * 4))
+        row = LayerComparison(LOGITS, (len(spec), 10), acc, nan, nan,
+                              not acc.sqnr_db >= threshold_db, by_name[LOGITS])
+        at = next((i for i, r in enumerate(rows) if r.name == by_name[LOGITS].layers[0]),
+                  len(rows))
+        rows.insert(at, row)
+    notes = list(rep.notes)
+    if other not in V.FLOAT_VARIANTS:
+        notes.append(f"{LOGITS}: accumulated error not compared ({other} is not float)")
+    else:
+        notes.append(f"{LOGITS}: accumulated error against the float onnx model's logits")
+    notes.extend(iso.notes)
+    ties = {k: t for k, t in ((side, iso.ties), ("onnx", iso.float_ties)) if t is not None}
+    return replace(rep, layers=tuple(rows), error=error, isolated_variant=side, ties=ties,
+                   notes=tuple(dict.fromkeys(notes)))
+
+
+def check_row_name(ws: Workspace, name: str, opset: int) -> None:
+    """A UsageError listing the valid names unless ``name`` is a Keras layer or LOGITS."""
+    names = [x.name for x in layer_map(ws, opset)]
+    if name not in names and name != LOGITS:
+        raise UsageError(f"unknown layer {name!r}; use one of {', '.join(names)}, {LOGITS}")
+
+
+def check_error_mode(a: str, b: str, error: str) -> str | None:
+    """The int8 variant whose isolated error is asked for (None for accumulated only)."""
+    if error not in ERROR_MODES:
+        raise UsageError(f"unknown error kind {error!r}; use one of {', '.join(ERROR_MODES)}")
+    if error == "accumulated":
+        return None
+    for v in (b, a):
+        if v in V.names(kind="quantized"):
+            return v
+    raise UsageError(f"--error {error} needs an int8 side, but {a} and {b} are both float; "
+                     f"give one of {', '.join(V.names(kind='quantized'))} as --b")
 
 
 def _compare(ws: Workspace, a: str, b: str, spec: InputSpec, opts: V.VariantOptions,

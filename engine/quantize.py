@@ -468,6 +468,25 @@ class QuantizeResult:
     """Calibration notes (test-set overlap, synthetic inputs)."""
 
 
+def _ops_structure(ws: Workspace, variant: str, opts: Any, path: Path | None,
+                   ) -> dict[str, Any]:
+    """``ops``: every operation that runs, with its precision (engine.int8ops), and the ORT
+    optimization level the ONNX graph was read at."""
+    from engine import int8ops
+    from engine.layers import layer_map
+
+    known = {x.name for x in layer_map(ws, opts.opset)}
+    if path is not None:
+        ops = int8ops.onnx_int8_ops(path, known)
+        extra: dict[str, Any] = {"ort_optimization": int8ops.ORT_OPTIMIZATION}
+    else:
+        ops = int8ops.torch_int8_ops(torch_quantized_module(ws, opts), known)
+        extra = {}
+    return {"ops": [o.to_dict() for o in ops],
+            "int8_ops": sum(o.precision == "int8" for o in ops),
+            "float_ops": sum(o.precision == "float" for o in ops), **extra}
+
+
 def backend_variants(backend: str) -> tuple[str, ...]:
     """The variants of ``onnx``, ``torch`` or ``all``."""
     if backend == "all":
@@ -514,6 +533,7 @@ def quantize(
             module = torch_quantized_module(ws, opts, on_progress, cancel)
             path, size, structure = None, state_dict_bytes(module), torch_structure(module)
         seconds = time.perf_counter() - t0
+        structure = {**structure, **_ops_structure(ws, v, opts, path)}
         meta = cached_meta(ws, v, opts) or {}
         out.append(QuantizeResult(v, s.to_dict(), str(meta.get("calibration", "")),
                                   int(meta.get("calibration_size", 0)), path, size, seconds,

@@ -10,8 +10,10 @@
 - torch-int8: the FX int8 modules' packed weights, dequantized; error against the float
   module's weight.
 
-Quantization error: SQNR (dB) and max |float - dequantized|, and the share of int8 values at
-the clip limits (-128/-127 or 127).
+Quantization error: SQNR (dB) and max |float - dequantized|; how many float weights are
+really clipped (they round beyond the integer type's range: with a max-abs scale none is);
+and, apart from that, how many integers sit at the range limits (each channel's largest
+weight lands on +-127 by construction, so that count is not clipping).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from engine.workspace import Workspace
 WEIGHT_VARIANTS = V.names(weights=True)
 """Built-in variants whose weights can be read (check_weight_variant knows later ones too)."""
 WEIGHTS_STAGE = "weights"
+WEIGHTS_REPORT_VERSION = 2
+"""Bumped when the report's fields change (2: real clipping count, torch-int8 dense)."""
 INT8_CLIP = 127
 """|q| at or beyond which an int8 weight counts as clipped (symmetric range -127..127)."""
 
@@ -54,7 +58,9 @@ class WeightReport:
     """Fixed-bin histogram of the (dequantized) values."""
     quant: dict[str, Any] | None
     """int8 only: dtype, per_channel, scale_min/max, zero_point_min/max, sqnr_db,
-    max_abs_err, clip_fraction (None where there is no float counterpart)."""
+    max_abs_err, clipped (count of float weights beyond the representable range),
+    clip_fraction (clipped / size), at_limit (count of integers at +-127, or 0/255, which
+    includes every channel's maximum); None where there is no float counterpart."""
 
 
 def check_weight_variant(variant: str) -> None:
@@ -71,7 +77,8 @@ def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = No
     layers = layer_map(ws, opts.opset)
     if layer is not None:
         find_layer(layers, layer)
-    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts)},
+    key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts),
+                                   "report": WEIGHTS_REPORT_VERSION},
                    ("numpy", *V.libraries(variant)))
     reports = ws.cache.json_result(
         WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers),
@@ -122,16 +129,31 @@ def _quant(detail: dict[str, Any] | None) -> dict[str, Any] | None:
         "dtype": str(q.dtype), "per_channel": bool(scale.size > 1),
         "scale_min": float(scale.min()), "scale_max": float(scale.max()),
         "zero_point_min": int(zero.min()), "zero_point_max": int(zero.max()),
-        "sqnr_db": None, "max_abs_err": None, "clip_fraction": None,
+        "sqnr_db": None, "max_abs_err": None, "clipped": None, "clip_fraction": None,
+        "at_limit": None,
     }
     if q.dtype in (np.int8, np.uint8) and q.size:
         lo, hi = (0, 255) if q.dtype == np.uint8 else (-INT8_CLIP, INT8_CLIP)
-        out["clip_fraction"] = float(np.count_nonzero((q <= lo) | (q >= hi))) / q.size
+        out["at_limit"] = int(np.count_nonzero((q <= lo) | (q >= hi)))
     ref = detail.get("float")
+    if ref is not None and ref.shape == q.shape and q.dtype in (np.int8, np.uint8) and q.size:
+        clipped = clipped_count(ref, scale, zero, detail.get("axis", 0), np.iinfo(q.dtype))
+        out["clipped"], out["clip_fraction"] = clipped, clipped / q.size
     if ref is not None and ref.shape == detail["values"].shape:
         diff = compare_tensors(ref, detail["values"])
         out["sqnr_db"], out["max_abs_err"] = diff.sqnr_db, diff.max_abs_diff
     return out
+
+
+def clipped_count(ref: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: int,
+                  info: np.iinfo) -> int:
+    """How many float values round outside the integer range [info.min, info.max] with
+    these (per-tensor or per-channel along ``axis``) scales and zero points."""
+    shape = [1] * ref.ndim
+    if scale.size > 1:
+        shape[axis] = scale.size
+    levels = np.rint(ref.astype(np.float64) / scale.reshape(shape)) + zero.reshape(shape)
+    return int(np.count_nonzero((levels < info.min) | (levels > info.max)))
 
 
 # -- readers --------------------------------------------------------------------------------
@@ -200,7 +222,7 @@ def _qdq_weights(path: Any, float_path: Any, known: set[str],
         base = node.input[0].removesuffix("_quantized")
         ref = finits.get(base, finits.get(node.output[0]))
         out.append((owner, _param_of(*user), values,
-                    {"q": q, "scale": scale, "zero": zero, "values": values,
+                    {"q": q, "scale": scale, "zero": zero, "values": values, "axis": axis,
                      "float": None if ref is None else ref.astype(np.float32)}))
     return out
 
@@ -218,16 +240,18 @@ def _torch_weights(module: Any, known: set[str], ref: Any | None,
         if callable(w) and not isinstance(w, torch.nn.Parameter):  # quantized module
             qw = w()
             values = qw.dequantize().float().numpy().copy()
+            axis = 0
             if qw.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
                 scale = qw.q_per_channel_scales().numpy()
                 zero = qw.q_per_channel_zero_points().numpy()
+                axis = int(qw.q_per_channel_axis())
             else:
                 scale, zero = np.array([qw.q_scale()]), np.array([qw.q_zero_point()])
             rm = ref_mods.get(name)
             fw = getattr(rm, "weight", None)
             out.append((owner, "kernel", values, {
                 "q": qw.int_repr().numpy().copy(), "scale": scale, "zero": zero,
-                "values": values,
+                "values": values, "axis": axis,
                 "float": None if fw is None else fw.detach().float().numpy().copy()}))
             b = m.bias() if callable(getattr(m, "bias", None)) else None
             if b is not None:
@@ -236,6 +260,46 @@ def _torch_weights(module: Any, known: set[str], ref: Any | None,
         for pname, p in m.named_parameters(recurse=False):
             out.append((owner, "kernel" if pname == "weight" else pname,
                         p.detach().float().numpy().copy(), None))
+    return out + functional_quantized_constants(module, known)
+
+
+def functional_quantized_constants(module: Any, known: set[str],
+                                   ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    """Constants an FX int8 model quantizes at run time with ``quantize_per_tensor`` (the
+    dense layer's MatMul kernel and BiasAdd bias: functional ops, no module holds them).
+
+    The owner and parameter come from the scale attribute's name
+    (``model/dense/MatMul_scale_0`` -> dense, kernel); values are the constant quantized
+    with that scale and zero point and dequantized, exactly as the model computes them.
+    """
+    torch = frameworks.torch()
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        return []
+    out: list[tuple[str, str, np.ndarray, dict[str, Any] | None]] = []
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target is not torch.quantize_per_tensor:
+            continue
+        src, scale_n, zero_n, dtype = node.args[:4]
+        if not all(getattr(a, "op", None) == "get_attr" for a in (src, scale_n, zero_n)):
+            continue
+        if not str(src.target).startswith("initializers."):
+            continue  # an activation, not a constant
+        owner_name = str(scale_n.target)
+        owner = keras_layer_of_tensor(owner_name, known)
+        if owner is None:
+            continue
+        value = module.get_submodule("initializers").get_buffer(
+            str(src.target).removeprefix("initializers."))
+        scale = float(getattr(module, owner_name))
+        zero = int(getattr(module, str(zero_n.target)))
+        qt = torch.quantize_per_tensor(value.detach().float(), scale, zero, dtype)
+        values = qt.dequantize().numpy().copy()
+        param = "kernel" if "MatMul" in owner_name else "bias"
+        out.append((owner, param, values,
+                    {"q": qt.int_repr().numpy().copy(), "scale": np.array([scale]),
+                     "zero": np.array([zero]), "values": values,
+                     "float": value.detach().float().numpy().copy()}))
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -40,13 +42,25 @@ def test_onnx_folds_batchnorm_and_torch_matches_onnx(ws: Workspace) -> None:
 @pytest.mark.parametrize("variant", ["onnx-int8", "torch-int8"])
 def test_int8_weights_carry_their_error(ws: Workspace, variant: str) -> None:
     kernels = [r for r in W.weight_reports(ws, variant) if r.param == "kernel" and r.quant]
-    assert len(kernels) >= 9
+    assert [r.layer for r in kernels].count("dense") == 1  # torch-int8: a functional matmul
+    assert len(kernels) == 10
     for r in kernels:
         q = r.quant
-        assert q["per_channel"] and q["scale_min"] > 0
+        assert q["scale_min"] > 0
         assert q["sqnr_db"] > INT8_WEIGHT_MIN_DB, r.layer
         assert 0 < q["max_abs_err"] <= q["scale_max"]  # round to nearest: at most one step
-        assert 0 < q["clip_fraction"] < 1  # each channel's largest |w| sits at the limit
+        if variant == "torch-int8" and r.layer == "dense":
+            # FX quantizes the MatMul constant like an activation: per tensor, quint8
+            assert not q["per_channel"] and q["dtype"] == "uint8"
+            continue
+        assert q["per_channel"]
+        # what is clipped: values rounding beyond the integer range; with a max-abs scale
+        # none (ORT), or a channel's largest weight by half a step (PyTorch's symmetric
+        # qint8 uses max|w| / 127.5, so it rounds to 128 and clamps to 127)
+        assert 0 <= q["clipped"] <= r.shape[0], r.layer
+        assert q["clip_fraction"] == q["clipped"] / math.prod(r.shape)
+        if variant == "onnx-int8":
+            assert q["clipped"] == 0 and q["at_limit"] >= r.shape[-1 if r.layer == "dense" else 0]
 
 
 def test_bad_layer_and_variant(ws: Workspace) -> None:

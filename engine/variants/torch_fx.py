@@ -15,10 +15,6 @@ from engine.variants.base import CaptureModel, QuantizedVariant, WeightSource
 from engine.workspace import Workspace
 
 LIBRARIES = quantize.TORCH_LIBRARIES
-QUINT8_REDUCED_MAX = 127
-"""Top of the uint8 activation range when PyTorch observers use reduce_range."""
-
-
 @dataclass(frozen=True)
 class TorchFxVariant(QuantizedVariant):
     family: str = "torch_fx"
@@ -47,8 +43,9 @@ class TorchFxVariant(QuantizedVariant):
                       layers: tuple[LayerInfo, ...]) -> CaptureModel:
         module = self.module(ws, opts)
         targets = L.torch_int8_targets(module, layers)
-        qmax = QUINT8_REDUCED_MAX if self.settings(opts).reduce_range else None
-        return CaptureModel("torch", module, targets, "cpu", opts.threads, qmax=qmax)
+        # the dtype's range even with reduce_range: the observers map the observed range onto
+        # 0..127, but the quantized tensors hold 0..255 (ReLU outputs use up to 165 levels)
+        return CaptureModel("torch", module, targets, "cpu", opts.threads)
 
     def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
         return WeightSource("torch", self.module(ws, opts),
