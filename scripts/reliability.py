@@ -45,6 +45,8 @@ DROP_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
             "--bounding-set=-dac_override,-dac_read_search"]
 """Run as root without the capabilities that ignore permission bits."""
 EVAL = ["eval", "--variant", "onnx,torch", "--subset", "first:300", "--json"]
+EVAL_QUICK = ["eval", "--variant", "onnx", "--subset", "first:100", "--json"]
+"""--quick evaluates ONNX Runtime alone (no torch import in every process)."""
 QUANT = ["quantize", "--backend", "onnx", "--calib", "train:100", "--json"]
 ANY = object()
 """Expected outcome: any successful run whose --json output parses."""
@@ -159,7 +161,8 @@ def partial_entries(cache: Path) -> list[Path]:
 def kill_and_rerun(t: Tally, base: Path, quick: bool) -> None:
     """kill -9 at fractions of a cold run's time, then rerun to the clean answer."""
     fractions = (0.5,) if quick else (0.15, 0.35, 0.55, 0.75, 0.9)
-    for name, args in (("convert", ["convert", "--json"]), ("eval", EVAL), ("quantize", QUANT)):
+    commands = [("convert", ["convert", "--json"]), ("eval", EVAL), ("quantize", QUANT)]
+    for name, args in commands[1:2] if quick else commands:  # a cold eval converts first
         clean_dir = base / f"clean-{name}"
         clean = r8(args, clean_dir)
         if clean.rc != 0:
@@ -226,10 +229,12 @@ def damage(t: Tally, warm: Path, base: Path, want_eval: object, want_layers: obj
         ("NaN predictions", _nan_predictions),
         ("stale temp + orphan", _leftovers),
     ]
+    targets = [("onnx", EVAL, want_eval), ("predictions", EVAL, want_eval),
+               ("layers", ["layers", "--float-only", "--json"], want_layers)]
     if quick:
-        kinds = [kinds[1], kinds[4], kinds[10], kinds[11], kinds[12], kinds[13]]
-    for stage, args, want in (("onnx", EVAL, want_eval), ("predictions", EVAL, want_eval),
-                              ("layers", ["layers", "--float-only", "--json"], want_layers)):
+        kinds = [kinds[1], kinds[5], kinds[12]]
+        targets = targets[:2]
+    for stage, args, want in targets:
         for label, hurt in kinds:
             if label == "NaN predictions" and stage != "predictions":
                 continue
@@ -421,7 +426,7 @@ def full_disk(t: Tally, warm: Path, base: Path, want: object) -> str:
     return how
 
 
-def security(t: Tally, base: Path) -> None:
+def security(t: Tally, base: Path, quick: bool) -> None:
     marker = base / "code-ran"
     # 1. a Lambda layer whose code creates the marker when Keras runs it
     model = base / "lambda.h5"
@@ -435,8 +440,9 @@ def security(t: Tally, base: Path) -> None:
     subprocess.run([sys.executable, "-c", build], capture_output=True, cwd=ROOT,
                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=TIMEOUT_S)
     marker.unlink(missing_ok=True)
-    for cmd in (["convert"], ["eval", "--variant", "keras", "--subset", "first:10"],
-                ["layers", "--float-only"]):
+    commands = [["convert"], ["eval", "--variant", "keras", "--subset", "first:10"],
+                ["layers", "--float-only"]]
+    for cmd in commands[:1] if quick else commands:
         run = r8(["--model", str(model), *cmd], base / "c-lambda")
         judge(t, f"Lambda .h5 {' '.join(cmd)}", run, None, error_words=("Lambda",))
         if marker.exists():
@@ -500,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one case of each kind")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     opts = ap.parse_args(argv)
+    global EVAL
+    if opts.quick:
+        EVAL = EVAL_QUICK
     base = Path(tempfile.mkdtemp(prefix="r8-reliability-"))
     base.chmod(0o755)
     t = Tally()
@@ -514,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         want_eval, want_layers = numbers(clean_eval), numbers(clean_layers)
         sections: list[tuple[str, Callable[[], object]]] = [
             ("bad inputs", lambda: bad_inputs(t, warm, base, opts.quick)),
-            ("security", lambda: security(t, base)),
+            ("security", lambda: security(t, base, opts.quick)),
             ("cache damage", lambda: damage(t, warm, base, want_eval, want_layers, opts.quick)),
             ("full disk", lambda: full_disk(t, warm, base, want_eval)),
             ("concurrent", lambda: concurrent(t, warm, base, want_eval, opts.quick)),
@@ -543,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             ("leftover temp files after kill -9 and rerun", t.leftover_temps, "0"),
             ("cases with another outcome", len(t.failures), "0")]
     for label, value, target in rows:
-        print(f"  {label:<46} {value:>5}   {('target ' + target) if target else ''}")
+        print(f"  {label:<46} {value:>5}   {('target ' + target) if target else ''}".rstrip())
     for line in t.failures:
         print(f"  FAIL {line}")
     return 0 if not t.failures else 1
