@@ -390,7 +390,9 @@ def full_disk(t: Tally, warm: Path, base: Path, want: object) -> str:
     mnt = base / "tmpfs"
     mnt.mkdir(exist_ok=True)
     onnx_bytes = sum(p.stat().st_size for p in (warm / "onnx").iterdir())
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={onnx_bytes + 24 * 1024}",
+    pages = sum(-(-p.stat().st_size // 4096) for p in (warm / "onnx").iterdir())
+    # room for the converted model and one more page: no predictions entry fits
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={(pages + 1) * 4096}",
                               "tmpfs", str(mnt)], capture_output=True).returncode == 0
     how = "real tmpfs" if mounted else "ENOSPC injected into the cache write path"
     try:
