@@ -36,10 +36,23 @@ def json_stdout(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    sys.stdout.flush()
+    old_stdout = sys.stdout
+    try:
+        on_fd1 = old_stdout.fileno() == 1
+    except (AttributeError, OSError, ValueError):
+        on_fd1 = False  # stdout replaced by a caller (a test's capture): write to it
+    if not on_fd1:
+        sys.stdout = sys.stderr
+        _json_out.append(old_stdout)
+        try:
+            yield
+        finally:
+            _json_out.remove(old_stdout)
+            sys.stdout = old_stdout
+        return
+    old_stdout.flush()
     saved = os.dup(1)
     real = os.fdopen(os.dup(saved), "w")
-    old_stdout = sys.stdout
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _json_out.append(real)
