@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint bench clean
+.PHONY: setup run test test-fast lint bench reliability clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ lint: setup
 
 bench: setup
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# kill -9, cache damage, bad inputs, full disk, security: prints the figures in README
+reliability: setup
+	$(BIN)/python scripts/reliability.py
 
 clean:
 	rm -rf cache .pytest_cache

@@ -429,7 +429,8 @@ class Cache:
         except OSError:
             return {}, "unreadable"
         if not intact:
-            return {}, "content hash mismatch"
+            return {}, ("no content hash (older r8)" if HASH_FIELD not in meta
+                        else "content hash mismatch")
         meta.pop(HASH_FIELD, None)
         return meta, ""
 

@@ -153,3 +153,21 @@ def test_unreadable_cache_entry_is_one_line_and_kept(cache_dir, tmp_path):
                           cwd=Path(__file__).resolve().parent.parent)
     assert_one_line_error(done, "cannot be read", "chmod")
     assert preds.exists()
+
+
+def test_cache_ls_with_damaged_entries(tmp_path):
+    from engine.cache import Cache
+
+    c = Cache(tmp_path)
+    for n, text in enumerate(["[1, 2]", "null", '{"details": "oops"}', '{"quantized": [1]}']):
+        c.save("predictions", f"k{n}", {"probs": np.zeros((2, 10))}, {"variant": "onnx"})
+        c.path("predictions", f"k{n}", ".json").write_text(text)
+    c.save("layers", "good", {}, {"result": [1]})
+    c.path("layers", "dir").mkdir()  # <root>/layers/dir.npz is a folder
+    for args in (["cache", "ls"], ["cache", "ls", "--json"]):
+        proc = r8(*args, cache_dir=tmp_path)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    listed = {e["key"]: e for e in json.loads(proc.stdout)["entries"]}
+    assert listed["good"]["problem"] == ""
+    assert all(listed[f"k{n}"]["problem"] for n in range(4))
+    assert listed["dir"]["problem"] == "a folder, not a cache file"
