@@ -83,7 +83,7 @@ class Run:
 def r8(args: list[str], cache: Path, *, env: dict | None = None, prefix: list[str] | None = None,
        timeout: float = TIMEOUT_S, python_code: str | None = None) -> Run:
     cmd = [*(prefix or []), sys.executable]
-    cmd += ["-c", python_code] if python_code else ["-m", "tui"]
+    cmd += ["-c", python_code] if python_code else ["-m", "cli"]
     cmd += ["--cache-dir", str(cache), "--no-download", *args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -171,7 +171,7 @@ def kill_and_rerun(t: Tally, base: Path, quick: bool) -> None:
         want = numbers(clean) if name != "convert" else None
         for frac in fractions:
             cache = base / f"kill-{name}-{frac}"
-            cmd = [sys.executable, "-m", "tui", "--cache-dir", str(cache), "--no-download", *args]
+            cmd = [sys.executable, "-m", "cli", "--cache-dir", str(cache), "--no-download", *args]
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True,
                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -195,7 +195,7 @@ def concurrent(t: Tally, warm: Path, base: Path, want: object, quick: bool) -> N
         cache = base / f"conc-{i}"
         shutil.copytree(warm / "onnx", cache / "onnx")
         procs = [subprocess.Popen(
-            [sys.executable, "-m", "tui", "--cache-dir", str(cache), "--no-download", *EVAL],
+            [sys.executable, "-m", "cli", "--cache-dir", str(cache), "--no-download", *EVAL],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(2)]
         clears = []
@@ -404,7 +404,7 @@ def full_disk(t: Tally, warm: Path, base: Path, want: object) -> str:
             code = ("import errno, sys, engine.cache\n"
                     "def enospc(*a, **k):\n    raise OSError(errno.ENOSPC, 'No space left')\n"
                     "engine.cache.os.fsync = enospc\n"
-                    "from tui.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+                    "from cli import main\nsys.exit(main(sys.argv[1:]))\n")
             run = r8(EVAL, cache, python_code=code)
         judge(t, f"full disk eval ({how})", run, want, error_ok=False)
         if "is full" not in run.err:
