@@ -6,22 +6,24 @@ worker threads; the screens lay out widgets and ask for the jobs they need.
 
 from __future__ import annotations
 
-import threading
+import os
+import sys
 from collections.abc import Hashable
 from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widget import Widget
+from textual.message_pump import MessagePump
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from engine.errors import CancelledError, R8Error
+from engine.errors import R8Error
 from engine.export import write_csv
 from engine.inputs import INPUT_HELP
 from tui.commands import R8Commands
-from tui.messages import StageFailed, StageFinished, StageProgress
+from tui.jobs import Job, job_threads_alive
+from tui.messages import InputStepped, JobFn, StageFailed, StageProgress
 from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
 from tui.screens.help import HelpScreen
@@ -29,19 +31,12 @@ from tui.screens.input import InputPane
 from tui.screens.layers import LayersPane
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
-from tui.session import DEFAULT_INPUT, Job, Session
+from tui.session import DEFAULT_INPUT, Session
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
 SCREENS = ("model", "input", "layers", "accuracy")
 VIEWS = ("weights", "biases", "activations")
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for the user: an R8Error's own message, else the exception named."""
-    if isinstance(exc, R8Error):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc} (details in the Textual log)"
 
 
 class R8App(App[None]):
@@ -77,9 +72,16 @@ class R8App(App[None]):
         self.input_text = input_text
         self.view = VIEWS[0]
         self._random_seed = 0
-        self._job_cancels: dict[str, threading.Event] = {}
-        self._job_keys: dict[str, Hashable] = {}
-        self._jobs_running: dict[Worker[Any], str] = {}
+
+    def run(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
+        but a conversion cannot stop mid-way): every cache write is atomic, so leaving now
+        loses nothing but that unfinished work."""
+        super().run(*args, **kwargs)
+        if job_threads_alive():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.return_code or 0)
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -132,80 +134,74 @@ class R8App(App[None]):
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def start_job(self, target: Widget, stage: str, key: Hashable, job: Job, label: str) -> None:
-        """Run ``job`` in a worker thread; its result comes back to ``target`` as a message.
+    def start_job(self, target: MessagePump, stage: str, key: Hashable, fn: JobFn, label: str) -> None:
+        """Run ``fn`` in a job thread; its result message goes to ``target``.
 
-        A new job of the same stage replaces (and cancels) the older one. Escape cancels
-        every running job through the threading.Event the engine checks between batches.
+        Jobs are Textual workers grouped by stage: a new job of a stage cancels the older one
+        (``exclusive``), unless that one is already computing the same key, in which case
+        ``target`` just joins it. Cancelling a job sets its worker's ``cancelled_event``,
+        which the engine checks between batches.
         """
-        old = self._job_cancels.get(stage)
-        if old is not None and not old.is_set() and self._job_keys.get(stage) == key and any(
-                w.name == stage and w.is_running for w in self._jobs_running):
-            return  # the same work is already running
-        if old is not None:
-            old.set()
-        cancel = threading.Event()
-        self._job_cancels[stage] = cancel
-        self._job_keys[stage] = key
+        for worker in self.workers:
+            if isinstance(worker, Job) and worker.group == stage and not worker.is_cancelled \
+                    and not worker.is_finished and worker.key == key:
+                if target not in worker.targets:
+                    worker.targets.append(target)
+                return
+        job = Job(self, target, stage, key, fn, label)
+        self.workers.add_worker(job, start=True, exclusive=True)
+        self.show_jobs()
 
-        def on_progress(done: int, total: int, what: str) -> None:
-            target.post_message(StageProgress(stage, done, total, what))
+    @property
+    def jobs(self) -> list[Job]:
+        """Jobs still working for someone (Textual drops a worker once its task is done)."""
+        return [w for w in self.workers
+                if isinstance(w, Job) and not w.is_cancelled and not w.is_finished]
 
-        def run() -> Any:
-            try:
-                result = job(on_progress, cancel)
-                if cancel.is_set():
-                    raise CancelledError(f"{label}: cancelled")
-            except Exception as exc:
-                if self._job_cancels.get(stage) is cancel:  # not superseded by a newer job
-                    target.post_message(StageFailed(stage, key, error_text(exc),
-                                                    isinstance(exc, CancelledError)))
-                raise
-            target.post_message(StageFinished(stage, key, result))
-            return result
+    @property
+    def running_jobs(self) -> list[str]:
+        return [job.description for job in self.jobs]
 
-        self.run_worker(run, name=stage, group=stage, description=label, exclusive=True,
-                        thread=True, exit_on_error=False)
+    def show_jobs(self) -> None:
+        self.job_bar.show_jobs(self.running_jobs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place where job state turns into the job bar and notifications."""
+        """The one place where job state turns into the job bar and the log."""
+        self.show_jobs()
         worker = event.worker
-        if event.state == WorkerState.RUNNING:
-            self._jobs_running[worker] = worker.description
-        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            self._jobs_running.pop(worker, None)
-        self.job_bar.show_jobs(list(self._jobs_running.values()))
-        if event.state == WorkerState.ERROR and worker.error is not None:
-            err = worker.error
-            if isinstance(err, CancelledError):
-                self.notify(str(err), title="cancelled", severity="warning", timeout=4)
-            else:
-                if not isinstance(err, R8Error):
-                    self.log.error(f"{worker.name} failed", err)
-                self.notify(error_text(err), title=f"{worker.name} failed", severity="error",
-                            timeout=15)
+        if isinstance(worker, Job) and event.state == WorkerState.ERROR \
+                and worker.error is not None and not isinstance(worker.error, R8Error):
+            self.log.error(f"{worker.name} failed", worker.error)
 
     def on_stage_progress(self, event: StageProgress) -> None:
         self.job_bar.show_progress(event.done, event.total, event.what)
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        if event.stage == "step" and isinstance(event.result, str):
-            self.input_text = event.result
-            self.state_changed()
+    def on_input_stepped(self, event: InputStepped) -> None:
+        if event.key == self.input_text:
+            self.open_input(event.new, switch=False)
 
     def on_stage_failed(self, event: StageFailed) -> None:
-        """Failures of the app's own jobs (input stepping) are already notified."""
+        """Failures of the app's own jobs (input stepping) as one notification."""
+        if not event.cancelled:
+            self.notify(event.message, title=f"{event.stage} failed", severity="error",
+                        timeout=10)
 
-    @property
-    def running_jobs(self) -> list[str]:
-        return list(self._jobs_running.values())
+    def cancel_jobs(self, by_user: bool) -> int:
+        """Cancel every job; jobs cancelled by the user say so in their pane."""
+        jobs = self.jobs
+        for job in jobs:
+            job.cancel_job(by_user)
+        self.show_jobs()
+        return len(jobs)
 
     def action_cancel_jobs(self) -> None:
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
-        for event in self._job_cancels.values():
-            event.set()
-        if busy:
-            self.notify("cancelling…", timeout=2)
+        if self.cancel_jobs(by_user=True):
+            self.notify("cancelled", timeout=2)
+
+    async def action_quit(self) -> None:
+        """Cancel every job and leave at once (job threads are daemons: nothing waits)."""
+        self.cancel_jobs(by_user=False)
+        self.exit()
 
     def action_reload(self) -> None:
         self.active_pane.refresh_data()
@@ -235,7 +231,8 @@ class R8App(App[None]):
 
     def action_step_input(self, step: int) -> None:
         text, session = self.input_text, self.session
-        self.start_job(self, "step", text, lambda p, c: session.step_input(text, step),
+        self.start_job(self, "step", text,
+                       lambda p, c: InputStepped(text, session.step_input(text, step)),
                        "finding the next input")
 
     def action_random_input(self) -> None:

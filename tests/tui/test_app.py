@@ -9,11 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+from textual.notifications import Notification
 from textual.worker import WorkerState
 
 from engine import layers, weights
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tests.tui.conftest import (
+    make_app,
+    notifications_into,
+    screen_text,
+    sync,
+    wait_idle,
+    wait_until,
+)
 from tui.app import R8App
 from tui.commands import COMMANDS
 from tui.screens.help import HelpScreen
@@ -129,7 +137,9 @@ async def test_escape_cancels_a_running_job(ws: Workspace) -> None:
     seed = time.time_ns() % 1_000_000_000  # a fresh subset, so nothing is cached
     # three float variants on 9,000 new images: several seconds of work even when warm
     app = make_app(ws, variants=("keras", "onnx", "torch"), subset=f"stratified:9000:{seed}")
-    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+    notes: list[Notification] = []
+    async with app.run_test(size=(100, 30), notifications=True,
+                            message_hook=notifications_into(notes)) as pilot:
         await pilot.press("4")
         await wait_until(pilot, lambda: any(
             "evaluating variants" in (w.description or "")
@@ -141,20 +151,23 @@ async def test_escape_cancels_a_running_job(ws: Workspace) -> None:
         assert pane.report is None
         message = str(pane.query_one(".pane-message").render())
         assert message.startswith("Cancelled") and "press r to retry" in message
-        assert not app.running_jobs
-        assert any(n.title == "cancelled" for n in app._notifications)
+        assert not any("evaluating" in label for label in app.running_jobs)
+        assert [n.message for n in notes] == ["cancelled"]  # once, not also as an error
 
 
 @sync
 async def test_bad_model_path_shows_the_fix(ws: Workspace, tmp_path: Path) -> None:
     app = make_app(ws, model=str(tmp_path / "missing.h5"))
-    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+    notes: list[Notification] = []
+    async with app.run_test(size=(100, 30), notifications=True,
+                            message_hook=notifications_into(notes)) as pilot:
         await wait_idle(pilot)
         text = screen_text(app)
         message = str(app.model_pane.query_one(".pane-message").render())
         assert message.startswith("Error:") and "missing.h5" in message
         assert "Traceback" not in text
-        assert any("missing.h5" in n.message for n in app._notifications)
+        assert "missing.h5" in text
+        assert not notes, "the error shows once, in the pane, not also as a toast"
 
 
 @sync

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from engine.types import CLASS_NAMES
-from tui.messages import StageFinished
+from engine.types import CLASS_NAMES, ProgressFn
+from tui.messages import ReportLoaded
 from tui.screens.base import Pane, pct
 from tui.widgets.table import R8Table
+
+if TYPE_CHECKING:
+    from engine.report import VariantsReport
 
 BAR_WIDTH = 8
 
@@ -63,7 +67,7 @@ class AccuracyPane(Pane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.report: Any = None
+        self.report: VariantsReport | None = None
         self.labels: dict[int, int] = {}
 
     def compose(self) -> ComposeResult:
@@ -91,19 +95,18 @@ class AccuracyPane(Pane):
             return
         session = self.r8.session
 
-        def job(p: Any, c: Any) -> tuple[Any, dict[int, int]]:
-            rep = session.report(p, c)
-            test = session.ws.test_set
-            return rep, dict(zip(test.indices.tolist(), test.labels.tolist(), strict=True))
+        subset = session.subset
+
+        def job(p: ProgressFn, c: threading.Event) -> ReportLoaded:
+            return ReportLoaded(subset, session.report(p, c), session.test_labels())
 
         self.query_one("#accuracy-title", Static).update(
             f"evaluating {len(session.variants)} variants on {session.subset}…")
         self.start("accuracy", session.subset, job, f"evaluating variants on {session.subset}")
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        event.stop()
+    def on_report_loaded(self, event: ReportLoaded) -> None:
         self.show_message("")
-        self.report, self.labels = event.result
+        self.report, self.labels = event.report, event.labels
         rep = self.report
         notes = f"  [dim]{'; '.join(rep.notes)}[/]" if rep.notes else ""
         self.query_one("#accuracy-title", Static).update(

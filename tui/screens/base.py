@@ -9,8 +9,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.messages import StageFailed
-from tui.session import Job
+from tui.messages import JobFn, StageFailed
 from tui.widgets.table import R8Table
 
 if TYPE_CHECKING:
@@ -27,8 +26,8 @@ class Pane(Vertical):
     def refresh_data(self) -> None:
         """Show what the app's state (variant, input, view) asks for, loading what is missing."""
 
-    def start(self, stage: str, key: Hashable, job: Job, label: str) -> None:
-        self.r8.start_job(self, stage, key, job, label)
+    def start(self, stage: str, key: Hashable, fn: JobFn, label: str) -> None:
+        self.r8.start_job(self, stage, key, fn, label)
 
     @property
     def is_active(self) -> bool:
