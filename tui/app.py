@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -21,9 +23,10 @@ from textual.worker import Worker, WorkerState
 from engine.errors import R8Error
 from engine.export import write_csv
 from engine.inputs import INPUT_HELP
+from engine.types import ProgressFn
 from tui.commands import R8Commands
 from tui.jobs import Job, job_threads_alive
-from tui.messages import InputStepped, JobFn, StageFailed, StageProgress
+from tui.messages import InputChecked, InputStepped, JobFn, StageFailed, StageProgress
 from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
 from tui.screens.help import HelpScreen
@@ -44,11 +47,13 @@ class R8App(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "r8-tui"
-    COMMANDS = App.COMMANDS | {R8Commands}
+    # only r8's own commands: Textual's system commands would list Quit a second time and
+    # offer Maximize, which hides the header and maximizes nothing in this layout
+    COMMANDS = {R8Commands}
     BINDINGS = [
         Binding("1,m", "show('model')", "Model", show=False),
         Binding("2,i", "show('input')", "Input", show=False),
-        Binding("3,l", "show('layers')", "Layers", show=False),
+        Binding("3", "show('layers')", "Layers", show=False),  # l expands a tree node
         Binding("4,a", "show('accuracy')", "Accuracy", show=False),
         Binding("v", "cycle_variant", "Variant"),
         Binding("w", "cycle_view", "W/B/Act"),
@@ -72,6 +77,8 @@ class R8App(App[None]):
         self.input_text = input_text
         self.view = VIEWS[0]
         self._random_seed = 0
+        self.export_dir = Path.cwd()
+        """Where the export prompt proposes to write (the last folder written to)."""
 
     def run(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
@@ -178,7 +185,7 @@ class R8App(App[None]):
 
     def on_input_stepped(self, event: InputStepped) -> None:
         if event.key == self.input_text:
-            self.open_input(event.new, switch=False)
+            self.apply_input(event.new, switch=False)
 
     def on_stage_failed(self, event: StageFailed) -> None:
         """Failures of the app's own jobs (input stepping) as one notification."""
@@ -231,15 +238,35 @@ class R8App(App[None]):
 
     def action_step_input(self, step: int) -> None:
         text, session = self.input_text, self.session
-        self.start_job(self, "step", text,
-                       lambda p, c: InputStepped(text, session.step_input(text, step)),
-                       "finding the next input")
+        def stepped(p: ProgressFn, c: threading.Event) -> InputStepped:
+            new = session.step_input(text, step)
+            session.input_spec(new, c)  # a step past the end fails here, state unchanged
+            return InputStepped(text, new)
+
+        self.start_job(self, "step", text, stepped, "finding the next input")
 
     def action_random_input(self) -> None:
         self._random_seed += 1
         self.open_input(f"random:{self._random_seed}", switch=False)
 
     def open_input(self, text: str, switch: bool = True) -> None:
+        """Show input ``text`` once it has been read; a bad one leaves the state as it was
+        and says why, once."""
+        session = self.session
+        if session.known_input(text) is not None:
+            self.apply_input(text, switch)
+            return
+
+        def check(p: ProgressFn, c: threading.Event) -> InputChecked:
+            session.input_spec(text, c)
+            return InputChecked(text, switch)
+
+        self.start_job(self, "open-input", text, check, f"reading input {text}")
+
+    def on_input_checked(self, event: InputChecked) -> None:
+        self.apply_input(event.text, event.switch)
+
+    def apply_input(self, text: str, switch: bool = True) -> None:
         self.input_text = text
         self.show_context()
         if switch and self.tabs.active != "input":
@@ -282,19 +309,38 @@ class R8App(App[None]):
             return
         header, rows = list(table.header), [list(r) for r in table.values]
 
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
+        def write(target: Path) -> None:
             try:
-                written = write_csv(path, header, rows)
+                written = write_csv(target, header, rows)
             except R8Error as exc:
                 self.notify(str(exc), title="export failed", severity="error")
                 return
-            self.notify(f"wrote {len(rows)} rows to {written}", title="export")
+            self.export_dir = written.resolve().parent
+            self.notify(f"wrote {len(rows)} rows to {written.resolve()}", title="export")
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            target = Path(path).expanduser()
+            if not target.is_absolute():
+                target = self.export_dir / target
+            if not os.path.lexists(target):
+                write(target)
+                return
+
+            def confirmed(answer: str | None) -> None:
+                if (answer or "").lower() in ("y", "yes"):
+                    write(target)
+                else:
+                    self.notify(f"kept {target}; nothing written", title="export")
+
+            self.push_screen(PromptScreen(f"{target} exists: overwrite it?", "",
+                                          "y to overwrite, Enter or Escape to keep it"),
+                             confirmed)
 
         self.push_screen(PromptScreen(f"Export {table.table_name} as CSV",
-                                      f"r8-{table.table_name}.csv", "path of the CSV file"),
-                         chosen)
+                                      str(self.export_dir / f"r8-{table.table_name}.csv"),
+                                      "path of the CSV file"), chosen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))  # type: ignore[arg-type]

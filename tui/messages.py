@@ -105,6 +105,15 @@ class InputStepped(JobResult):
         """The input after the one the step started from."""
 
 
+class InputChecked(JobResult):
+    def __init__(self, text: str, switch: bool) -> None:
+        super().__init__(text)
+        self.text = text
+        """An input spec that parsed (the app shows it)."""
+        self.switch = switch
+        """Whether to switch to the Input screen."""
+
+
 class StageFailed(Message, bubble=False):
     """A job failed or was cancelled; ``message`` is one line that names the fix."""
 

@@ -158,6 +158,9 @@ class Session:
 
     # -- what is already in memory (never computes) -----------------------------------------
 
+    def known_input(self, text: str) -> InputSpec | None:
+        return self._known(("input", text))  # type: ignore[return-value]
+
     def known_layers(self) -> tuple[LayerInfo, ...] | None:
         return self._known(("layers",))  # type: ignore[return-value]
 

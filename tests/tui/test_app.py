@@ -119,12 +119,32 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
         await pilot.press("e")
         prompt = app.screen
         assert isinstance(prompt, PromptScreen)
-        assert prompt.value == "r8-predictions.csv"
+        assert prompt.value == str(Path.cwd() / "r8-predictions.csv")
         field = prompt.query_one("#prompt-input")
         field.value = str(target)
         await pilot.press("enter")
         await pilot.pause()
         shown = [list(r) for r in pane.table.values]
+        first = target.read_bytes()
+        # the prompt now proposes the folder written to; an existing file is not overwritten
+        # without a yes
+        target.write_text("mine\n")
+        await pilot.press("e")
+        assert app.screen.value == str(tmp_path / "r8-predictions.csv")
+        app.screen.query_one("#prompt-input").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "exists" in app.screen.title_text
+        await pilot.press("enter")  # no answer: keep it
+        await pilot.pause()
+        assert target.read_text() == "mine\n"
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("y", "enter")
+        await pilot.pause()
+        assert target.read_bytes() == first
     with target.open() as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["variant", "prediction", "p", "correct", "top-3"]

@@ -92,6 +92,10 @@ class AccuracyPane(Pane):
 
     def refresh_data(self) -> None:
         if self.report is not None:
+            row = next((i for i, r in enumerate(self.report.rows)
+                        if r.variant == self.r8.variant), None)
+            if row is not None and row != self.variants_table.cursor_row:
+                self.variants_table.move_cursor(row=row)
             return
         session = self.r8.session
 
@@ -115,7 +119,9 @@ class AccuracyPane(Pane):
             ["variant", "accuracy", "Δ points", "size", "agreement", "flipped"],
             variant_rows(rep),
             [None, pct, lambda v: f"{v:+.2f}", size_text, pct, None])
-        first = next((i for i, r in enumerate(rep.rows) if r.variant != rep.baseline), 0)
+        # the cursor starts on the variant the header names (the app's), else the first int8
+        first = next((i for i, r in enumerate(rep.rows) if r.variant == self.r8.variant),
+                     next((i for i, r in enumerate(rep.rows) if r.variant != rep.baseline), 0))
         self.focus_if_active(self.variants_table)
         self.variants_table.move_cursor(row=first)
         self.show_variant(first)
@@ -128,10 +134,14 @@ class AccuracyPane(Pane):
         if self.report is None or not 0 <= index < len(self.report.rows):
             return
         row = self.report.rows[index]
-        self.query_one("#accuracy-per-class", R8Table).load(
+        per_class = self.query_one("#accuracy-per-class", R8Table)
+        per_class.border_title = f"{row.variant}: per class"
+        confusion = self.query_one("#accuracy-confusion", R8Table)
+        confusion.border_title = f"{row.variant}: confusion (rows true)"
+        per_class.load(
             ["class", "accuracy", "Δ", "bar"], per_class_rows(self.report, row),
             [None, pct, lambda v: f"{v:+.1f}", None])
-        self.query_one("#accuracy-confusion", R8Table).load(
+        confusion.load(
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
         flipped = self.flipped_table
         flipped.border_title = f"{row.variant} vs {self.report.baseline}: flipped (Enter opens)"

@@ -62,6 +62,7 @@ class ModelPane(Pane):
         super().__init__(**kwargs)
         self.layer_infos: tuple[Any, ...] = ()
         self.metric_index = 0
+        self.last_layer: LayerInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -173,9 +174,12 @@ class ModelPane(Pane):
         self.show_layer()
 
     def show_layer(self) -> None:
-        layer = self.layer_tree.selected_layer
+        """The selected layer; on a group row (stem, stack1…) the last layer shown, kept in
+        step with the variant and view."""
+        layer = self.layer_tree.selected_layer or self.last_layer
         if layer is None:
             return
+        self.last_layer = layer
         self.info.update(layer_info_text(layer), layout=False)  # fixed height in app.tcss
         session, variant, view = self.r8.session, self.r8.variant, self.r8.view
         if view == "activations":
