@@ -57,7 +57,7 @@ class R8App(App[None]):
         Binding("4,a", "show('accuracy')", "Accuracy", show=False),
         Binding("v", "cycle_variant", "Variant"),
         Binding("w", "cycle_view", "W/B/Act"),
-        Binding("n", "step_input(1)", "Next input"),
+        Binding("n", "step_input(1)", "Next input", show=False),  # the footer fits 80 columns
         Binding("p", "step_input(-1)", "Previous input", show=False),
         Binding("o", "open_input_prompt", "Open input", show=False),
         Binding("x", "random_input", "Random input", show=False),
@@ -80,15 +80,16 @@ class R8App(App[None]):
         self.export_dir = Path.cwd()
         """Where the export prompt proposes to write (the last folder written to)."""
 
-    def run(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
         but a conversion cannot stop mid-way): every cache write is atomic, so leaving now
         loses nothing but that unfinished work."""
-        super().run(*args, **kwargs)
-        if job_threads_alive():
+        result = super().run(*args, **kwargs)
+        if job_threads_alive() and not kwargs.get("headless"):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(self.return_code or 0)
+        return result
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -181,7 +182,10 @@ class R8App(App[None]):
             self.log.error(f"{worker.name} failed", worker.error)
 
     def on_stage_progress(self, event: StageProgress) -> None:
-        self.job_bar.show_progress(event.done, event.total, event.what)
+        """The bar shows the progress of the job its label names (the newest), only."""
+        jobs = self.jobs
+        if jobs and jobs[-1].stage == event.stage:
+            self.job_bar.show_progress(event.done, event.total, event.what)
 
     def on_input_stepped(self, event: InputStepped) -> None:
         if event.key == self.input_text:

@@ -6,8 +6,9 @@ import asyncio
 import functools
 import html
 import re
+import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from textual.worker import WorkerState
 
 from engine.workspace import Workspace
 from tui.app import R8App
+from tui.jobs import THREAD_PREFIX
 from tui.session import Session
 
 TEST_VARIANTS = ("keras", "onnx")
@@ -99,3 +101,15 @@ def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(test(*args, **kwargs))
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def job_threads_end() -> Iterator[None]:
+    """At the end, wait for job threads the tests' apps left behind (cancelled, they end at
+    the engine's next check): a daemon thread still inside TensorFlow when the interpreter
+    exits aborts the process. The real app leaves with os._exit instead (R8App.run)."""
+    yield
+    deadline = time.monotonic() + WAIT_S
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_PREFIX):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -27,6 +27,8 @@ class Pane(Vertical):
         """Show what the app's state (variant, input, view) asks for, loading what is missing."""
 
     def start(self, stage: str, key: Hashable, fn: JobFn, label: str) -> None:
+        """Start a job (a retry clears the banner of the cancelled or failed one)."""
+        self.show_message("")
         self.r8.start_job(self, stage, key, fn, label)
 
     @property
