@@ -6,22 +6,27 @@ worker threads; the screens lay out widgets and ask for the jobs they need.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widget import Widget
+from textual.message_pump import MessagePump
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from engine.errors import CancelledError, R8Error
+from engine.errors import R8Error
 from engine.export import write_csv
 from engine.inputs import INPUT_HELP
+from engine.types import ProgressFn
 from tui.commands import R8Commands
-from tui.messages import StageFailed, StageFinished, StageProgress
+from tui.jobs import Job, job_threads_alive
+from tui.messages import InputChecked, InputStepped, JobFn, StageFailed, StageProgress
 from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
 from tui.screens.help import HelpScreen
@@ -29,7 +34,7 @@ from tui.screens.input import InputPane
 from tui.screens.layers import LayersPane
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
-from tui.session import DEFAULT_INPUT, Job, Session
+from tui.session import DEFAULT_INPUT, Session
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
@@ -37,27 +42,22 @@ SCREENS = ("model", "input", "layers", "accuracy")
 VIEWS = ("weights", "biases", "activations")
 
 
-def error_text(exc: BaseException) -> str:
-    """One line for the user: an R8Error's own message, else the exception named."""
-    if isinstance(exc, R8Error):
-        return str(exc)
-    return f"internal error: {type(exc).__name__}: {exc} (details in the Textual log)"
-
-
 class R8App(App[None]):
     """Model, Input, Layers and Accuracy screens over one engine Session."""
 
     CSS_PATH = "app.tcss"
     TITLE = "r8-tui"
-    COMMANDS = App.COMMANDS | {R8Commands}
+    # only r8's own commands: Textual's system commands would list Quit a second time and
+    # offer Maximize, which hides the header and maximizes nothing in this layout
+    COMMANDS = {R8Commands}
     BINDINGS = [
         Binding("1,m", "show('model')", "Model", show=False),
         Binding("2,i", "show('input')", "Input", show=False),
-        Binding("3,l", "show('layers')", "Layers", show=False),
+        Binding("3", "show('layers')", "Layers", show=False),  # l expands a tree node
         Binding("4,a", "show('accuracy')", "Accuracy", show=False),
         Binding("v", "cycle_variant", "Variant"),
         Binding("w", "cycle_view", "W/B/Act"),
-        Binding("n", "step_input(1)", "Next input"),
+        Binding("n", "step_input(1)", "Next input", show=False),  # the footer fits 80 columns
         Binding("p", "step_input(-1)", "Previous input", show=False),
         Binding("o", "open_input_prompt", "Open input", show=False),
         Binding("x", "random_input", "Random input", show=False),
@@ -77,9 +77,19 @@ class R8App(App[None]):
         self.input_text = input_text
         self.view = VIEWS[0]
         self._random_seed = 0
-        self._job_cancels: dict[str, threading.Event] = {}
-        self._job_keys: dict[str, Hashable] = {}
-        self._jobs_running: dict[Worker[Any], str] = {}
+        self.export_dir = Path.cwd()
+        """Where the export prompt proposes to write (the last folder written to)."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
+        but a conversion cannot stop mid-way): every cache write is atomic, so leaving now
+        loses nothing but that unfinished work."""
+        result = super().run(*args, **kwargs)
+        if job_threads_alive() and not kwargs.get("headless"):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.return_code or 0)
+        return result
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -132,80 +142,77 @@ class R8App(App[None]):
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def start_job(self, target: Widget, stage: str, key: Hashable, job: Job, label: str) -> None:
-        """Run ``job`` in a worker thread; its result comes back to ``target`` as a message.
+    def start_job(self, target: MessagePump, stage: str, key: Hashable, fn: JobFn, label: str) -> None:
+        """Run ``fn`` in a job thread; its result message goes to ``target``.
 
-        A new job of the same stage replaces (and cancels) the older one. Escape cancels
-        every running job through the threading.Event the engine checks between batches.
+        Jobs are Textual workers grouped by stage: a new job of a stage cancels the older one
+        (``exclusive``), unless that one is already computing the same key, in which case
+        ``target`` just joins it. Cancelling a job sets its worker's ``cancelled_event``,
+        which the engine checks between batches.
         """
-        old = self._job_cancels.get(stage)
-        if old is not None and not old.is_set() and self._job_keys.get(stage) == key and any(
-                w.name == stage and w.is_running for w in self._jobs_running):
-            return  # the same work is already running
-        if old is not None:
-            old.set()
-        cancel = threading.Event()
-        self._job_cancels[stage] = cancel
-        self._job_keys[stage] = key
+        for worker in self.workers:
+            if isinstance(worker, Job) and worker.group == stage and not worker.is_cancelled \
+                    and not worker.is_finished and worker.key == key:
+                if target not in worker.targets:
+                    worker.targets.append(target)
+                return
+        job = Job(self, target, stage, key, fn, label)
+        self.workers.add_worker(job, start=True, exclusive=True)
+        self.show_jobs()
 
-        def on_progress(done: int, total: int, what: str) -> None:
-            target.post_message(StageProgress(stage, done, total, what))
-
-        def run() -> Any:
-            try:
-                result = job(on_progress, cancel)
-                if cancel.is_set():
-                    raise CancelledError(f"{label}: cancelled")
-            except Exception as exc:
-                if self._job_cancels.get(stage) is cancel:  # not superseded by a newer job
-                    target.post_message(StageFailed(stage, key, error_text(exc),
-                                                    isinstance(exc, CancelledError)))
-                raise
-            target.post_message(StageFinished(stage, key, result))
-            return result
-
-        self.run_worker(run, name=stage, group=stage, description=label, exclusive=True,
-                        thread=True, exit_on_error=False)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place where job state turns into the job bar and notifications."""
-        worker = event.worker
-        if event.state == WorkerState.RUNNING:
-            self._jobs_running[worker] = worker.description
-        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            self._jobs_running.pop(worker, None)
-        self.job_bar.show_jobs(list(self._jobs_running.values()))
-        if event.state == WorkerState.ERROR and worker.error is not None:
-            err = worker.error
-            if isinstance(err, CancelledError):
-                self.notify(str(err), title="cancelled", severity="warning", timeout=4)
-            else:
-                if not isinstance(err, R8Error):
-                    self.log.error(f"{worker.name} failed", err)
-                self.notify(error_text(err), title=f"{worker.name} failed", severity="error",
-                            timeout=15)
-
-    def on_stage_progress(self, event: StageProgress) -> None:
-        self.job_bar.show_progress(event.done, event.total, event.what)
-
-    def on_stage_finished(self, event: StageFinished) -> None:
-        if event.stage == "step" and isinstance(event.result, str):
-            self.input_text = event.result
-            self.state_changed()
-
-    def on_stage_failed(self, event: StageFailed) -> None:
-        """Failures of the app's own jobs (input stepping) are already notified."""
+    @property
+    def jobs(self) -> list[Job]:
+        """Jobs still working for someone (Textual drops a worker once its task is done)."""
+        return [w for w in self.workers
+                if isinstance(w, Job) and not w.is_cancelled and not w.is_finished]
 
     @property
     def running_jobs(self) -> list[str]:
-        return list(self._jobs_running.values())
+        return [job.description for job in self.jobs]
+
+    def show_jobs(self) -> None:
+        self.job_bar.show_jobs(self.running_jobs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where job state turns into the job bar and the log."""
+        self.show_jobs()
+        worker = event.worker
+        if isinstance(worker, Job) and event.state == WorkerState.ERROR \
+                and worker.error is not None and not isinstance(worker.error, R8Error):
+            self.log.error(f"{worker.name} failed", worker.error)
+
+    def on_stage_progress(self, event: StageProgress) -> None:
+        """The bar shows the progress of the job its label names (the newest), only."""
+        jobs = self.jobs
+        if jobs and jobs[-1].stage == event.stage:
+            self.job_bar.show_progress(event.done, event.total, event.what)
+
+    def on_input_stepped(self, event: InputStepped) -> None:
+        if event.key == self.input_text:
+            self.apply_input(event.new, switch=False)
+
+    def on_stage_failed(self, event: StageFailed) -> None:
+        """Failures of the app's own jobs (input stepping) as one notification."""
+        if not event.cancelled:
+            self.notify(event.message, title=f"{event.stage} failed", severity="error",
+                        timeout=10)
+
+    def cancel_jobs(self, by_user: bool) -> int:
+        """Cancel every job; jobs cancelled by the user say so in their pane."""
+        jobs = self.jobs
+        for job in jobs:
+            job.cancel_job(by_user)
+        self.show_jobs()
+        return len(jobs)
 
     def action_cancel_jobs(self) -> None:
-        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers)
-        for event in self._job_cancels.values():
-            event.set()
-        if busy:
-            self.notify("cancelling…", timeout=2)
+        if self.cancel_jobs(by_user=True):
+            self.notify("cancelled", timeout=2)
+
+    async def action_quit(self) -> None:
+        """Cancel every job and leave at once (job threads are daemons: nothing waits)."""
+        self.cancel_jobs(by_user=False)
+        self.exit()
 
     def action_reload(self) -> None:
         self.active_pane.refresh_data()
@@ -235,14 +242,35 @@ class R8App(App[None]):
 
     def action_step_input(self, step: int) -> None:
         text, session = self.input_text, self.session
-        self.start_job(self, "step", text, lambda p, c: session.step_input(text, step),
-                       "finding the next input")
+        def stepped(p: ProgressFn, c: threading.Event) -> InputStepped:
+            new = session.step_input(text, step)
+            session.input_spec(new, c)  # a step past the end fails here, state unchanged
+            return InputStepped(text, new)
+
+        self.start_job(self, "step", text, stepped, "finding the next input")
 
     def action_random_input(self) -> None:
         self._random_seed += 1
         self.open_input(f"random:{self._random_seed}", switch=False)
 
     def open_input(self, text: str, switch: bool = True) -> None:
+        """Show input ``text`` once it has been read; a bad one leaves the state as it was
+        and says why, once."""
+        session = self.session
+        if session.known_input(text) is not None:
+            self.apply_input(text, switch)
+            return
+
+        def check(p: ProgressFn, c: threading.Event) -> InputChecked:
+            session.input_spec(text, c)
+            return InputChecked(text, switch)
+
+        self.start_job(self, "open-input", text, check, f"reading input {text}")
+
+    def on_input_checked(self, event: InputChecked) -> None:
+        self.apply_input(event.text, event.switch)
+
+    def apply_input(self, text: str, switch: bool = True) -> None:
         self.input_text = text
         self.show_context()
         if switch and self.tabs.active != "input":
@@ -285,19 +313,38 @@ class R8App(App[None]):
             return
         header, rows = list(table.header), [list(r) for r in table.values]
 
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
+        def write(target: Path) -> None:
             try:
-                written = write_csv(path, header, rows)
+                written = write_csv(target, header, rows)
             except R8Error as exc:
                 self.notify(str(exc), title="export failed", severity="error")
                 return
-            self.notify(f"wrote {len(rows)} rows to {written}", title="export")
+            self.export_dir = written.resolve().parent
+            self.notify(f"wrote {len(rows)} rows to {written.resolve()}", title="export")
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            target = Path(path).expanduser()
+            if not target.is_absolute():
+                target = self.export_dir / target
+            if not os.path.lexists(target):
+                write(target)
+                return
+
+            def confirmed(answer: str | None) -> None:
+                if (answer or "").lower() in ("y", "yes"):
+                    write(target)
+                else:
+                    self.notify(f"kept {target}; nothing written", title="export")
+
+            self.push_screen(PromptScreen(f"{target} exists: overwrite it?", "",
+                                          "y to overwrite, Enter or Escape to keep it"),
+                             confirmed)
 
         self.push_screen(PromptScreen(f"Export {table.table_name} as CSV",
-                                      f"r8-{table.table_name}.csv", "path of the CSV file"),
-                         chosen)
+                                      str(self.export_dir / f"r8-{table.table_name}.csv"),
+                                      "path of the CSV file"), chosen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))  # type: ignore[arg-type]

@@ -1,11 +1,25 @@
-"""Messages that carry engine results from worker threads back to the screens."""
+"""Messages that carry engine results from jobs (worker threads) back to the screens.
+
+A job returns one ``JobResult`` message; the app posts it to the pane that asked for it
+unless the job was cancelled or replaced in the meantime (so a stale result never arrives).
+Each result type names what it carries, so screens handle them with typed fields.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
+import threading
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+from engine.types import ProgressFn
+
+if TYPE_CHECKING:
+    from engine.compare import ComparisonReport
+    from engine.layers import LayerInfo
+    from engine.report import VariantsReport
+    from tui.session import ActivationsByLayer, InputPredictions, WeightsByLayer
 
 
 class StageProgress(Message):
@@ -26,17 +40,78 @@ class StageProgress(Message):
         return isinstance(message, StageProgress) and message.stage == self.stage
 
 
-class StageFinished(Message, bubble=False):
-    """A job finished; ``result`` is whatever the engine returned."""
+class JobResult(Message, bubble=False):
+    """What a finished job returns; ``key`` is what was asked for (variant, input, ...)."""
 
-    def __init__(self, stage: str, key: Hashable, result: Any) -> None:
+    def __init__(self, key: Hashable) -> None:
         super().__init__()
-        self.stage = stage
-        """Job name."""
         self.key = key
-        """What was asked for (variant, input, ...); lets a screen drop stale results."""
-        self.result = result
-        """The engine's result."""
+        """Lets a screen drop a result that no longer matches its state."""
+
+
+JobFn = Callable[[ProgressFn, threading.Event], JobResult]
+"""What the app runs in a job thread: (on_progress, cancel) -> a result message."""
+
+
+class LayerMapLoaded(JobResult):
+    def __init__(self, layers: tuple[LayerInfo, ...]) -> None:
+        super().__init__("layers")
+        self.layers = layers
+        """Every Keras layer and what implements it."""
+
+
+class WeightsLoaded(JobResult):
+    def __init__(self, variant: str, weights: WeightsByLayer) -> None:
+        super().__init__(variant)
+        self.variant = variant
+        self.weights = weights
+        """Layer name -> WeightReports."""
+
+
+class ActivationsLoaded(JobResult):
+    def __init__(self, variant: str, input_text: str, activations: ActivationsByLayer) -> None:
+        super().__init__((variant, input_text))
+        self.variant = variant
+        self.input_text = input_text
+        self.activations = activations
+        """Layer name -> LayerActivationStats."""
+
+
+class ComparisonLoaded(JobResult):
+    def __init__(self, a: str, b: str, input_text: str, report: ComparisonReport) -> None:
+        super().__init__((b, input_text))
+        self.a, self.b, self.input_text = a, b, input_text
+        self.report = report
+
+
+class PredictionsLoaded(JobResult):
+    def __init__(self, predictions: InputPredictions) -> None:
+        super().__init__(predictions.input)
+        self.predictions = predictions
+
+
+class ReportLoaded(JobResult):
+    def __init__(self, subset: str, report: VariantsReport, labels: dict[int, int]) -> None:
+        super().__init__(subset)
+        self.report = report
+        self.labels = labels
+        """Official test index -> label."""
+
+
+class InputStepped(JobResult):
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__(old)
+        self.new = new
+        """The input after the one the step started from."""
+
+
+class InputChecked(JobResult):
+    def __init__(self, text: str, switch: bool) -> None:
+        super().__init__(text)
+        self.text = text
+        """An input spec that parsed (the app shows it)."""
+        self.switch = switch
+        """Whether to switch to the Input screen."""
 
 
 class StageFailed(Message, bubble=False):

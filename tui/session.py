@@ -8,10 +8,10 @@ moving between layers, inputs and screens does not go back to the disk.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -20,15 +20,28 @@ from engine.errors import CancelledError, R8Error, UsageError
 from engine.types import ProgressFn
 from engine.workspace import Workspace
 
+if TYPE_CHECKING:
+    from engine.activations import LayerActivationStats
+    from engine.compare import ComparisonReport
+    from engine.inputs import InputSpec
+    from engine.layers import LayerInfo
+    from engine.report import VariantsReport
+    from engine.weights import WeightReport
+
+T = TypeVar("T")
+WeightsByLayer = Mapping[str, "tuple[WeightReport, ...]"]
+"""Layer name -> its parameter tensors in one variant."""
+ActivationsByLayer = Mapping[str, "LayerActivationStats"]
+"""Layer name -> statistics of its output on one input."""
+WAIT_POLL_S = 0.05
+"""How often a job waiting for the same work in another job looks at its cancel event."""
+
 DEFAULT_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
 """The variants the app shows unless --variants says otherwise."""
 DEFAULT_INPUT = "test:0"
 """The first input shown."""
 DEFAULT_SUBSET = "all"
 """The data set of the Accuracy and Input screens."""
-
-Job = Callable[[ProgressFn, threading.Event], Any]
-"""What the app runs in a worker: (on_progress, cancel) -> result."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,13 @@ class InputPredictions:
 
 
 class Session:
-    """Workspace, settings and an in-memory memo of the engine's (cached) results."""
+    """Workspace, settings and an in-memory memo of the engine's (cached) results.
+
+    Every result is computed once: a second caller asking for the same result (or for the
+    same cache artifact: the float ONNX model, a quantized model) while it is being computed
+    waits for the first instead of computing it again, and gives up waiting when its own
+    ``cancel`` event is set. The ``known_*`` accessors never compute.
+    """
 
     def __init__(
         self,
@@ -70,7 +89,9 @@ class Session:
         self.subset = subset
         self.opts = opts or V.VariantOptions()
         self._lock = threading.Lock()
-        self._memo: dict[tuple, Any] = {}
+        self._ws_lock = threading.Lock()
+        self._key_locks: dict[tuple[Hashable, ...], threading.Lock] = {}
+        self._memo: dict[tuple[Hashable, ...], object] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -79,19 +100,49 @@ class Session:
         return Workspace.open(model=self.model, data_dir=self.data_dir, cache_dir=self.cache_dir,
                               download=self.download)
 
-    def _remember(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def _remember(self, key: tuple[Hashable, ...], compute: Callable[[], T],
+                  cancel: threading.Event | None = None) -> T:
+        """``compute()`` once per key; concurrent callers of one key wait for the first."""
         with self._lock:
             if key in self._memo:
-                return self._memo[key]
-        value = compute()
-        with self._lock:
-            self._memo[key] = value
-        return value
+                return self._memo[key]  # type: ignore[return-value]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        while not lock.acquire(timeout=WAIT_POLL_S):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("cancelled while waiting for the same work in another job")
+        try:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]  # type: ignore[return-value]
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("cancelled")
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+            return value
+        finally:
+            lock.release()
 
-    def known(self, *key: Any) -> Any | None:
-        """A result already in memory, or None (never computes)."""
+    def _known(self, key: tuple[Hashable, ...]) -> object | None:
         with self._lock:
             return self._memo.get(key)
+
+    def prepare(self, variant: str, on_progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> None:
+        """Build the cache artifacts ``variant`` runs from (float ONNX, quantized model), once.
+
+        Every job calls this first, so that a cold start converts the model once and
+        quantizes each int8 variant once, however many jobs need them at the same time.
+        """
+        from engine import quantize
+
+        if variant in V.REFERENCE_VARIANTS:
+            return
+        opset = self.opts.opset
+        self._remember(("artifact", "onnx", opset), lambda: self.ws.onnx_path(opset), cancel)
+        if variant in V.QUANT_VARIANTS:
+            self._remember(("artifact", variant), lambda: quantize.quantize(
+                self.ws, [variant], self.opts, on_progress, cancel), cancel)
 
     @property
     def baseline(self) -> str:
@@ -105,61 +156,113 @@ class Session:
             v for v in self.variants if v != self.baseline]
         return others[0] if others else self.baseline
 
+    # -- what is already in memory (never computes) -----------------------------------------
+
+    def known_input(self, text: str) -> InputSpec | None:
+        return self._known(("input", text))  # type: ignore[return-value]
+
+    def known_layers(self) -> tuple[LayerInfo, ...] | None:
+        return self._known(("layers",))  # type: ignore[return-value]
+
+    def known_weights(self, variant: str) -> WeightsByLayer | None:
+        return self._known(("weights", variant))  # type: ignore[return-value]
+
+    def known_activations(self, variant: str, text: str) -> ActivationsByLayer | None:
+        return self._known(("activations", variant, text))  # type: ignore[return-value]
+
+    def known_comparison(self, a: str, b: str, text: str) -> ComparisonReport | None:
+        return self._known(("compare", a, b, text))  # type: ignore[return-value]
+
+    def known_report(self) -> VariantsReport | None:
+        return self._known(("report", self.subset))  # type: ignore[return-value]
+
     # -- model structure and weights --------------------------------------------------------
 
     def layer_map(self, on_progress: ProgressFn | None = None,
-                  cancel: threading.Event | None = None) -> tuple[Any, ...]:
-        """engine.layers.layer_map (cached on disk, then in memory); converts on a cold cache."""
+                  cancel: threading.Event | None = None) -> tuple[LayerInfo, ...]:
+        """engine.layers.layer_map (cached on disk, then in memory)."""
         from engine import layers
 
+        self.prepare(V.BASELINE, on_progress, cancel)
         return self._remember(("layers",), lambda: layers.layer_map(
-            self.ws, self.opts.opset, on_progress=on_progress, cancel=cancel))
+            self.ws, self.opts.opset, on_progress=on_progress, cancel=cancel),
+                              cancel)
 
-    def weights(self, variant: str) -> dict[str, tuple[Any, ...]]:
+    def weights(self, variant: str, on_progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> WeightsByLayer:
         """Layer name -> that layer's WeightReports for ``variant``."""
         from engine import weights
 
-        def compute() -> dict[str, tuple[Any, ...]]:
-            by_layer: dict[str, list[Any]] = {}
+        def compute() -> WeightsByLayer:
+            by_layer: dict[str, list[WeightReport]] = {}
             for rep in weights.weight_reports(self.ws, variant, None, self.opts):
                 by_layer.setdefault(rep.layer, []).append(rep)
             return {k: tuple(v) for k, v in by_layer.items()}
 
-        return self._remember(("weights", variant), compute)
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("weights", variant), compute, cancel)
 
     # -- inputs and activations -------------------------------------------------------------
 
-    def input_spec(self, text: str) -> Any:
+    def input_spec(self, text: str, cancel: threading.Event | None = None) -> InputSpec:
         from engine import inputs
 
-        return self._remember(("input", text), lambda: inputs.parse_input(self.ws, text))
+        return self._remember(("input", text), lambda: inputs.parse_input(self.ws, text),
+                              cancel)
 
     def activations(self, variant: str, text: str, on_progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None) -> dict[str, Any]:
+                    cancel: threading.Event | None = None) -> ActivationsByLayer:
         """Layer name -> LayerActivationStats of ``variant`` on input ``text``."""
         from engine import activations
 
-        def compute() -> dict[str, Any]:
+        def compute() -> ActivationsByLayer:
             acts = activations.capture_activations(self.ws, variant, self.input_spec(text),
                                                    self.opts, on_progress, cancel)
             return {s.name: s for s in activations.activation_stats(acts)}
 
-        return self._remember(("activations", variant, text), compute)
+        spec = self.input_spec(text, cancel)  # a bad input fails before any model work
+        del spec
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("activations", variant, text), compute, cancel)
 
     def compare(self, a: str, b: str, text: str, on_progress: ProgressFn | None = None,
-                cancel: threading.Event | None = None) -> Any:
+                cancel: threading.Event | None = None) -> ComparisonReport:
         """engine.compare.compare_activations of ``a`` and ``b`` on input ``text``."""
         from engine import compare
 
+        self.input_spec(text, cancel)
+        self.prepare(a, on_progress, cancel)
+        self.prepare(b, on_progress, cancel)
         return self._remember(("compare", a, b, text), lambda: compare.compare_activations(
             self.ws, a, b, self.input_spec(text), self.opts, on_progress=on_progress,
-            cancel=cancel))
+            cancel=cancel), cancel)
+
+    def official_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(official indices sorted, the test-set row of each): maps an official index to its
+        row whatever order the rows of the data copy are in."""
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            indices = self.ws.test_set.indices
+            order = np.argsort(indices, kind="stable")
+            return indices[order], order
+
+        return self._remember(("official-order",), compute)
+
+    def rows_of(self, official: np.ndarray) -> np.ndarray:
+        """Test-set rows of official indices (UsageError for one this copy lacks)."""
+        ordered, rows = self.official_order()
+        pos = np.searchsorted(ordered, official)
+        ok = (pos < len(ordered)) & (ordered[np.minimum(pos, len(ordered) - 1)] == official)
+        if not np.all(ok):
+            missing = np.asarray(official)[~ok][:3].tolist()
+            raise UsageError(f"official test indices {missing} are not in this copy of the "
+                             "data; pick another image")
+        return rows[pos]
 
     def step_input(self, text: str, step: int) -> str:
         """The next (step=1) or previous (step=-1) input after ``text``."""
         kind, _, arg = text.partition(":")
         if kind == "test" and arg.isdigit():
-            official = self.ws.test_set.indices
+            official, _ = self.official_order()
             pos = int(np.searchsorted(official, int(arg)))
             if step < 0:
                 pos -= 1
@@ -167,7 +270,7 @@ class Session:
                 pos += 1
             return f"test:{int(official[pos % len(official)])}"
         if kind == "random" and arg.lstrip("-").isdigit():
-            return f"random:{int(arg) + step}"
+            return f"random:{max(0, int(arg) + step)}"
         if kind == "class":
             name, _, n = arg.partition(":")
             return f"class:{name}:{max(0, int(n or 0) + step)}"
@@ -179,26 +282,27 @@ class Session:
         """``variant``'s (N, 10) probabilities on the whole test set (rows as ws.test_set)."""
         from engine import evaluate
 
+        self.prepare(variant, on_progress, cancel)
         return self._remember(("test-probs", variant), lambda: evaluate.predictions(
             self.ws, variant, self.ws.test_set, self.opts, on_progress=on_progress,
-            cancel=cancel).probs)
+            cancel=cancel).probs, cancel)
 
     def predictions(self, text: str, on_progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None) -> InputPredictions:
         """Every variant's prediction for input ``text``; a variant that fails is noted."""
         from engine import data, evaluate
 
-        spec = self.input_spec(text)
+        spec = self.input_spec(text, cancel)
         probs: dict[str, np.ndarray] = {}
         errors: dict[str, str] = {}
-        test = self.ws.test_set
         real = bool(len(spec.indices)) and bool(np.all(spec.indices >= 0))
-        rows = np.searchsorted(test.indices, spec.indices) if real else None
+        rows = self.rows_of(spec.indices) if real else None
         for variant in self.variants:
             try:
                 if rows is not None:
                     probs[variant] = self.test_predictions(variant, on_progress, cancel)[rows]
                 else:
+                    self.prepare(variant, on_progress, cancel)
                     ds = data.make_dataset(f"input[{text}]", np.asarray(spec.images),
                                            np.asarray(spec.labels), np.asarray(spec.indices))
                     probs[variant] = evaluate.predictions(self.ws, variant, ds, self.opts,
@@ -214,11 +318,19 @@ class Session:
     # -- accuracy ---------------------------------------------------------------------------
 
     def report(self, on_progress: ProgressFn | None = None,
-               cancel: threading.Event | None = None) -> Any:
+               cancel: threading.Event | None = None) -> VariantsReport:
         """engine.report.variants_report of every variant on the chosen subset."""
         from engine import report
         from engine.subsets import select_subset
 
+        for variant in self.variants:
+            self.prepare(variant, on_progress, cancel)
         return self._remember(("report", self.subset), lambda: report.variants_report(
             self.ws, list(self.variants), select_subset(self.ws, self.subset), self.opts,
-            on_progress=on_progress, cancel=cancel))
+            on_progress=on_progress, cancel=cancel), cancel)
+
+    def test_labels(self) -> dict[int, int]:
+        """Official test index -> label."""
+        test = self.ws.test_set
+        return self._remember(("test-labels",), lambda: dict(zip(
+            test.indices.tolist(), test.labels.tolist(), strict=True)))

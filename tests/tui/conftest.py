@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import io
+import html
+import re
+import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
-from rich.console import Console
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
 from engine.workspace import Workspace
 from tui.app import R8App
+from tui.jobs import THREAD_PREFIX
 from tui.session import Session
 
 TEST_VARIANTS = ("keras", "onnx")
@@ -58,13 +62,35 @@ async def wait_idle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+SVG_TEXT = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*textLength="([\d.]+)"[^>]*'
+                      r'clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>(.*?)</text>')
+
+
 def screen_text(app: R8App) -> str:
-    """The screen as plain text (what a user would read)."""
+    """The screen as plain text (what a user would read), from Textual's public
+    ``export_screenshot`` (SVG: one <text> per run of equal style, clipped to its line)."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), record=True,
-                      force_terminal=True, color_system="truecolor", legacy_windows=False)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
+    grid = [[" "] * width for _ in range(height)]
+    for x, length, line, raw in SVG_TEXT.findall(app.export_screenshot()):
+        text = html.unescape(raw).replace("\xa0", " ")
+        if not text:
+            continue
+        cell = float(length) / len(text)  # pixels per character
+        col = round(float(x) / cell)
+        row = grid[int(line)] if int(line) < height else []
+        for i, ch in enumerate(text):
+            if 0 <= col + i < len(row):
+                row[col + i] = ch
+    return "\n".join("".join(row).rstrip() for row in grid)
+
+
+def notifications_into(notes: list[Notification]) -> Callable[[Message], None]:
+    """A ``run_test(message_hook=…)`` that collects every notification the app shows."""
+    def hook(message: Message) -> None:
+        if isinstance(message, Notify):
+            notes.append(message.notification)
+
+    return hook
 
 
 def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -75,3 +101,15 @@ def sync(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(test(*args, **kwargs))
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def job_threads_end() -> Iterator[None]:
+    """At the end, wait for job threads the tests' apps left behind (cancelled, they end at
+    the engine's next check): a daemon thread still inside TensorFlow when the interpreter
+    exits aborts the process. The real app leaves with os._exit instead (R8App.run)."""
+    yield
+    deadline = time.monotonic() + WAIT_S
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_PREFIX):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

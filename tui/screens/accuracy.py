@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -10,10 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from engine import format as fmt
-from engine.types import CLASS_NAMES
-from tui.messages import StageFinished
+from engine.types import CLASS_NAMES, ProgressFn
+from tui.messages import ReportLoaded
 from tui.screens.base import Pane, pct
 from tui.widgets.table import R8Table
+
+if TYPE_CHECKING:
+    from engine.report import VariantsReport
 
 BAR_WIDTH = 8
 
@@ -61,7 +65,7 @@ class AccuracyPane(Pane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.report: Any = None
+        self.report: VariantsReport | None = None
         self.labels: dict[int, int] = {}
 
     def compose(self) -> ComposeResult:
@@ -86,22 +90,25 @@ class AccuracyPane(Pane):
 
     def refresh_data(self) -> None:
         if self.report is not None:
+            row = next((i for i, r in enumerate(self.report.rows)
+                        if r.variant == self.r8.variant), None)
+            if row is not None and row != self.variants_table.cursor_row:
+                self.variants_table.move_cursor(row=row)
             return
         session = self.r8.session
 
-        def job(p: Any, c: Any) -> tuple[Any, dict[int, int]]:
-            rep = session.report(p, c)
-            test = session.ws.test_set
-            return rep, dict(zip(test.indices.tolist(), test.labels.tolist(), strict=True))
+        subset = session.subset
+
+        def job(p: ProgressFn, c: threading.Event) -> ReportLoaded:
+            return ReportLoaded(subset, session.report(p, c), session.test_labels())
 
         self.query_one("#accuracy-title", Static).update(
             f"evaluating {len(session.variants)} variants on {session.subset}…")
         self.start("accuracy", session.subset, job, f"evaluating variants on {session.subset}")
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        event.stop()
+    def on_report_loaded(self, event: ReportLoaded) -> None:
         self.show_message("")
-        self.report, self.labels = event.result
+        self.report, self.labels = event.report, event.labels
         rep = self.report
         notes = f"  [dim]{'; '.join(rep.notes)}[/]" if rep.notes else ""
         self.query_one("#accuracy-title", Static).update(
@@ -110,7 +117,9 @@ class AccuracyPane(Pane):
             ["variant", "accuracy", "Δ points", "size", "agreement", "flipped"],
             variant_rows(rep),
             [None, pct, lambda v: f"{v:+.2f}", size_text, pct, None])
-        first = next((i for i, r in enumerate(rep.rows) if r.variant != rep.baseline), 0)
+        # the cursor starts on the variant the header names (the app's), else the first int8
+        first = next((i for i, r in enumerate(rep.rows) if r.variant == self.r8.variant),
+                     next((i for i, r in enumerate(rep.rows) if r.variant != rep.baseline), 0))
         self.focus_if_active(self.variants_table)
         self.variants_table.move_cursor(row=first)
         self.show_variant(first)
@@ -123,10 +132,14 @@ class AccuracyPane(Pane):
         if self.report is None or not 0 <= index < len(self.report.rows):
             return
         row = self.report.rows[index]
-        self.query_one("#accuracy-per-class", R8Table).load(
+        per_class = self.query_one("#accuracy-per-class", R8Table)
+        per_class.border_title = f"{row.variant}: per class"
+        confusion = self.query_one("#accuracy-confusion", R8Table)
+        confusion.border_title = f"{row.variant}: confusion (rows true)"
+        per_class.load(
             ["class", "accuracy", "Δ", "bar"], per_class_rows(self.report, row),
             [None, pct, lambda v: f"{v:+.1f}", None])
-        self.query_one("#accuracy-confusion", R8Table).load(
+        confusion.load(
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
         flipped = self.flipped_table
         flipped.border_title = f"{row.variant} vs {self.report.baseline}: flipped (Enter opens)"

@@ -10,8 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from engine import format as fmt
-from tui.messages import StageFailed
-from tui.session import Job
+from tui.messages import JobFn, StageFailed
 from tui.widgets.table import R8Table
 
 if TYPE_CHECKING:
@@ -28,8 +27,10 @@ class Pane(Vertical):
     def refresh_data(self) -> None:
         """Show what the app's state (variant, input, view) asks for, loading what is missing."""
 
-    def start(self, stage: str, key: Hashable, job: Job, label: str) -> None:
-        self.r8.start_job(self, stage, key, job, label)
+    def start(self, stage: str, key: Hashable, fn: JobFn, label: str) -> None:
+        """Start a job (a retry clears the banner of the cancelled or failed one)."""
+        self.show_message("")
+        self.r8.start_job(self, stage, key, fn, label)
 
     @property
     def is_active(self) -> bool:

@@ -29,9 +29,9 @@ def key_table(bindings: Iterable[Binding]) -> Table:
         if not b.description or b.description in seen:
             continue
         seen.add(b.description)
-        keys = [k.strip() for k in b.key.split(",")]
+        names = [k.strip() for k in b.key.split(",")]
         shown = " ".join({"question_mark": "?", "slash": "/", "escape": "Esc"}.get(k, k)
-                         for k in keys)
+                         for k in names)
         table.add_row(shown, b.description)
     for keys, what in EXTRA_KEYS:
         table.add_row(keys, what)

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from engine.types import CLASS_NAMES
-from tui.messages import StageFinished
+from tui.messages import PredictionsLoaded
 from tui.screens.base import Pane, top_k
 from tui.session import InputPredictions
 from tui.widgets.image_view import ImageView
@@ -67,15 +67,15 @@ class InputPane(Pane):
             return
         session = self.r8.session
         self.label.update(f"{text}\nloading…")
-        self.start("predictions", text, lambda p, c: session.predictions(text, p, c),
+        self.start("predictions", text,
+                   lambda p, c: PredictionsLoaded(session.predictions(text, p, c)),
                    f"predicting {text} with {len(session.variants)} variants")
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        event.stop()
+    def on_predictions_loaded(self, event: PredictionsLoaded) -> None:
         if event.key != self.r8.input_text:
-            return
+            return  # the input changed since: a newer job is on its way
         self.show_message("")
-        self.show(event.result)
+        self.show(event.predictions)
 
     def show(self, preds: InputPredictions) -> None:
         self.shown = preds

@@ -8,14 +8,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from tui.messages import StageFinished
+from tui.messages import ActivationsLoaded, ComparisonLoaded, LayerMapLoaded
 from tui.screens.base import Pane
+from tui.session import ActivationsByLayer
 from tui.widgets.layer_tree import shape_text
 from tui.widgets.plots import SeriesChart
 from tui.widgets.table import R8Table
 
 
-def activation_rows(acts: dict[str, Any]) -> list[list[Any]]:
+def activation_rows(acts: ActivationsByLayer) -> list[list[Any]]:
     return [[name, shape_text(s.shape), s.stats.mean, s.stats.std, s.stats.min, s.stats.max,
              s.stats.zeros_fraction, s.saturated_fraction] for name, s in acts.items()]
 
@@ -55,26 +56,36 @@ class LayersPane(Pane):
     def refresh_data(self) -> None:
         session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
         a, b = self.pair()
-        if session.known("activations", variant, text) is None:
+        if session.known_activations(variant, text) is None:
             self.acts_table.border_title = f"{variant} activations on {text}: loading…"
-            self.start("activations", (variant, text),
-                       lambda p, c: session.activations(variant, text, p, c),
-                       f"capturing {variant} activations on {text}")
-        if session.known("compare", a, b, text) is None:
+            self.start("activations", (variant, text), lambda p, c: ActivationsLoaded(
+                variant, text, session.activations(variant, text, p, c)),
+                f"capturing {variant} activations on {text}")
+        if session.known_comparison(a, b, text) is None:
             self.query_one("#layers-compare-title", Static).update(
                 f"comparing {a} with {b} on {text}…")
-            self.start("compare", (b, text), lambda p, c: session.compare(a, b, text, p, c),
-                       f"comparing {a} with {b} on {text}")
+            self.start("compare", (b, text), lambda p, c: ComparisonLoaded(
+                a, b, text, session.compare(a, b, text, p, c)),
+                f"comparing {a} with {b} on {text}")
+        if session.known_layers() is None:
+            self.start("model", "layers", lambda p, c: LayerMapLoaded(session.layer_map(p, c)),
+                       "reading the layer map")
         self.show()
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        event.stop()
+    def on_activations_loaded(self, event: ActivationsLoaded) -> None:
         self.show_message("")
+        self.show()
+
+    def on_comparison_loaded(self, event: ComparisonLoaded) -> None:
+        self.show_message("")
+        self.show()
+
+    def on_layer_map_loaded(self, event: LayerMapLoaded) -> None:
         self.show()
 
     def show(self) -> None:
         session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
-        acts = session.known("activations", variant, text)
+        acts = session.known_activations(variant, text)
         if acts is not None:
             self.acts_table.border_title = f"{variant} activations on {text}"
             self.acts_table.load(["layer", "shape", "mean", "std", "min", "max", "zeros",
@@ -82,13 +93,13 @@ class LayersPane(Pane):
             # ReLU outputs only: the raw 0-255 input and the pre-BatchNorm convs live on other
             # scales and would flatten the curves; after each ReLU mean, std and the share of
             # zeros are comparable by depth
-            kinds = {x.name: x.kind for x in session.known("layers") or ()}
+            kinds = {x.name: x.kind for x in session.known_layers() or ()}
             relu = [(n, s.stats) for n, s in acts.items() if kinds.get(n) == "Activation"]
             self.chart.show(list(range(1, len(relu) + 1)), {
                 "mean": [st.mean for _, st in relu], "std": [st.std for _, st in relu],
                 "zeros": [st.zeros_fraction for _, st in relu]}, "after each ReLU, by depth")
         a, b = self.pair()
-        rep = session.known("compare", a, b, text)
+        rep = session.known_comparison(a, b, text)
         if rep is not None:
             first = rep.first_divergence or "none"
             self.query_one("#layers-compare-title", Static).update(

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static, Tree
 
-from tui.messages import StageFinished
+from tui.messages import (
+    ActivationsLoaded,
+    ComparisonLoaded,
+    JobResult,
+    LayerMapLoaded,
+    WeightsLoaded,
+)
 from tui.screens.base import Pane
+from tui.session import ActivationsByLayer
 from tui.widgets.layer_tree import LayerTree, shape_text
 from tui.widgets.plots import HistogramView
 from tui.widgets.table import R8Table
+
+if TYPE_CHECKING:
+    from engine.layers import LayerInfo
 
 BIAS_PARAMS = ("bias", "beta")
 """Parameters shown by the biases view; every other parameter is a weight."""
@@ -52,6 +62,7 @@ class ModelPane(Pane):
         super().__init__(**kwargs)
         self.layer_infos: tuple[Any, ...] = ()
         self.metric_index = 0
+        self.last_layer: LayerInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -87,39 +98,48 @@ class ModelPane(Pane):
     def refresh_data(self) -> None:
         session = self.r8.session
         if not self.layer_infos:
-            self.start("model", "layers", lambda p, c: session.layer_map(p, c),
+            self.start("model", "layers",
+                       lambda p, c: LayerMapLoaded(session.layer_map(p, c)),
                        "reading the layer map")
             return
         variant, view, text = self.r8.variant, self.r8.view, self.r8.input_text
-        if view == "activations":
-            if session.known("activations", variant, text) is None:
-                self.start("activations", (variant, text),
-                           lambda p, c: session.activations(variant, text, p, c),
-                           f"capturing {variant} activations on {text}")
-        elif session.known("weights", variant) is None:
-            self.start("weights", variant, lambda p, c: session.weights(variant),
+        wants_acts = view == "activations" or self.metric in ("act std", "act zeros")
+        if wants_acts and session.known_activations(variant, text) is None:
+            self.start("activations", (variant, text), lambda p, c: ActivationsLoaded(
+                variant, text, session.activations(variant, text, p, c)),
+                f"capturing {variant} activations on {text}")
+        if view != "activations" and session.known_weights(variant) is None:
+            self.start("weights", variant,
+                       lambda p, c: WeightsLoaded(variant, session.weights(variant, p, c)),
                        f"reading {variant} weights")
         if self.metric == "SQNR dB":
-            b = session.compared_variant(variant)
-            if session.known("compare", session.baseline, b, text) is None:
-                self.start("compare", (b, text),
-                           lambda p, c: session.compare(session.baseline, b, text, p, c),
-                           f"comparing {session.baseline} with {b} on {text}")
-        elif self.metric != "none" and session.known("activations", variant, text) is None:
-            self.start("activations", (variant, text),
-                       lambda p, c: session.activations(variant, text, p, c),
-                       f"capturing {variant} activations on {text}")
+            a, b = session.baseline, session.compared_variant(variant)
+            if session.known_comparison(a, b, text) is None:
+                self.start("compare", (b, text), lambda p, c: ComparisonLoaded(
+                    a, b, text, session.compare(a, b, text, p, c)),
+                    f"comparing {a} with {b} on {text}")
         self.show_tree()
         self.show_layer()
 
-    def on_stage_finished(self, event: StageFinished) -> None:
-        event.stop()
-        if event.stage == "model":
-            self.layer_infos = event.result
-            self.show_message("")
-            self.focus_if_active(self.layer_tree)
-            self.refresh_data()
-            return
+    def on_layer_map_loaded(self, event: LayerMapLoaded) -> None:
+        self.layer_infos = event.layers
+        self.show_message("")
+        self.focus_if_active(self.layer_tree)
+        self.refresh_data()
+
+    def on_weights_loaded(self, event: WeightsLoaded) -> None:
+        self.result_arrived(event)
+
+    def on_activations_loaded(self, event: ActivationsLoaded) -> None:
+        self.result_arrived(event)
+
+    def on_comparison_loaded(self, event: ComparisonLoaded) -> None:
+        self.result_arrived(event)
+
+    def result_arrived(self, event: JobResult) -> None:
+        """Redraw from the session: what is shown is read for the current state, so a result
+        of an older state changes nothing on screen."""
+        self.show_message("")
         self.show_tree()
         self.show_layer()
 
@@ -130,10 +150,10 @@ class ModelPane(Pane):
         if self.metric == "none":
             return None
         if self.metric == "SQNR dB":
-            rep = session.known("compare", session.baseline, session.compared_variant(variant),
-                                text)
+            rep = session.known_comparison(session.baseline, session.compared_variant(variant),
+                                           text)
             return {c.name: c.diff.sqnr_db for c in rep.layers} if rep else {}
-        acts = session.known("activations", variant, text) or {}
+        acts = session.known_activations(variant, text) or {}
         field = "std" if self.metric == "act std" else "zeros_fraction"
         return {name: getattr(s.stats, field) for name, s in acts.items()}
 
@@ -154,16 +174,19 @@ class ModelPane(Pane):
         self.show_layer()
 
     def show_layer(self) -> None:
-        layer = self.layer_tree.selected_layer
+        """The selected layer; on a group row (stem, stack1…) the last layer shown, kept in
+        step with the variant and view."""
+        layer = self.layer_tree.selected_layer or self.last_layer
         if layer is None:
             return
+        self.last_layer = layer
         self.info.update(layer_info_text(layer), layout=False)  # fixed height in app.tcss
         session, variant, view = self.r8.session, self.r8.variant, self.r8.view
         if view == "activations":
-            acts = session.known("activations", variant, self.r8.input_text)
+            acts = session.known_activations(variant, self.r8.input_text)
             self.show_activation(layer, acts)
             return
-        reports = session.known("weights", variant)
+        reports = session.known_weights(variant)
         if reports is None:
             self.hist.show(None, None, note=f"loading {variant} weights…")
             self.stats.load(["stat"], [])
@@ -185,7 +208,7 @@ class ModelPane(Pane):
                     rows.append([f"q.{k}", *(v if x is r else None for x in mine)])
         self.stats.load(header, rows)
 
-    def show_activation(self, layer: Any, acts: dict[str, Any] | None) -> None:
+    def show_activation(self, layer: LayerInfo, acts: ActivationsByLayer | None) -> None:
         variant, text = self.r8.variant, self.r8.input_text
         if acts is None:
             self.hist.show(None, None, note=f"capturing {variant} activations on {text}…")

@@ -25,7 +25,12 @@ class JobBar(Horizontal):
         self.set_class(bool(labels), "-busy")
         if labels:
             more = f" (+{len(labels) - 1} more)" if len(labels) > 1 else ""
-            self.query_one(Label).update(f"{labels[-1]}{more}  · Esc cancels")
+            text = f"{labels[-1]}{more}  · Esc cancels"
+            label = self.query_one(Label)
+            if text != str(label.render()):
+                if not str(label.render()).startswith(labels[-1]):
+                    self.query_one(ProgressBar).update(total=None, progress=0)  # a new job
+                label.update(text)
         else:
             self.query_one(ProgressBar).update(total=None, progress=0)
 

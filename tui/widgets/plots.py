@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotext
@@ -36,7 +36,7 @@ def histogram_text(counts: np.ndarray, edges: np.ndarray, width: int, height: in
     return Text.from_ansi(fig.build().string())
 
 
-def series_text(x: Sequence[float], series: dict[str, Sequence[float]], width: int, height: int,
+def series_text(x: Sequence[float], series: Mapping[str, Sequence[float]], width: int, height: int,
                 title: str = "") -> Text:
     """Line chart of several series over the same x."""
     fig = new_figure(width, height)
