@@ -27,6 +27,7 @@ are quoted when it dies.
 from __future__ import annotations
 
 import collections
+import errno
 import io
 import json
 import os
@@ -304,6 +305,17 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                                       state, progress)
         except R8Error as exc:
             write_frame(stdout, {"error": type(exc).__name__, "message": str(exc)})
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # writing a cache temp file
+                written = exc.filename or (header.get("args") or {}).get("out") or ""
+                where = os.path.dirname(str(written)) or "the cache folder"
+                write_frame(stdout, {"error": "CacheFullError", "message": (
+                    f"the disk holding cache folder {where} is full ({exc.strerror}); free "
+                    "space there or pass --cache-dir on another disk")})
+                continue
+            write_frame(stdout, {"error": "Exception",
+                                 "message": f"{type(exc).__name__}: {exc}"})
             continue
         except Exception as exc:  # a bug or an unexpected framework error: report, keep serving
             first = str(exc).splitlines()[0][:200] if str(exc) else ""

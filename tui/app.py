@@ -313,9 +313,9 @@ class R8App(App[None]):
             return
         header, rows = list(table.header), [list(r) for r in table.values]
 
-        def write(target: Path) -> None:
+        def write(target: Path, force: bool = False) -> None:
             try:
-                written = write_csv(target, header, rows)
+                written = write_csv(target, header, rows, force=force)
             except R8Error as exc:
                 self.notify(str(exc), title="export failed", severity="error")
                 return
@@ -334,7 +334,7 @@ class R8App(App[None]):
 
             def confirmed(answer: str | None) -> None:
                 if (answer or "").lower() in ("y", "yes"):
-                    write(target)
+                    write(target, force=True)
                 else:
                     self.notify(f"kept {target}; nothing written", title="export")
 

@@ -139,7 +139,8 @@ class Session:
         if variant in V.REFERENCE_VARIANTS:
             return
         opset = self.opts.opset
-        self._remember(("artifact", "onnx", opset), lambda: self.ws.onnx_path(opset), cancel)
+        self._remember(("artifact", "onnx", opset), lambda: self.ws.onnx_path(
+            opset, on_progress=on_progress, cancel=cancel), cancel)
         if variant in V.QUANT_VARIANTS:
             self._remember(("artifact", variant), lambda: quantize.quantize(
                 self.ws, [variant], self.opts, on_progress, cancel), cancel)
