@@ -234,9 +234,7 @@ def split_sums(int8_out: np.ndarray, ref: np.ndarray, ref_qw: np.ndarray) -> Spl
 
 # -- the computation ------------------------------------------------------------------------
 def check_isolated_variant(variant: str) -> None:
-    if variant not in V.names(kind="quantized"):
-        raise UsageError(f"isolated error needs an int8 variant, got {variant!r}; use one of "
-                         f"{', '.join(V.names(kind='quantized'))} (e.g. --b onnx-int8)")
+    V.check_quantized(variant, "isolated error", " (e.g. --b onnx-int8)")
 
 
 def isolated_errors(

@@ -98,9 +98,7 @@ class QuantParamsReport:
 
 
 def check_quant_variant(variant: str) -> None:
-    if variant not in V.names(kind="quantized"):
-        raise UsageError(f"--quant needs an int8 variant, got {variant!r}; use one of "
-                         f"{', '.join(V.names(kind='quantized'))}")
+    V.check_quantized(variant, "--quant")
 
 
 def activation_qparams(

@@ -28,8 +28,8 @@ from engine.workspace import Workspace
 __all__ = [
     "ALL_VARIANTS", "BASELINE", "FLOAT_VARIANTS", "QUANT_VARIANTS", "REFERENCE_VARIANTS",
     "CaptureModel", "QuantSettings", "QuantizedVariant", "Variant", "VariantOptions",
-    "WeightSource", "get", "identity", "names", "open_runner", "parse_variants", "register",
-    "unregister",
+    "WeightSource", "check_quantized", "get", "identity", "names", "open_runner",
+    "parse_variants", "register", "unregister",
 ]
 
 _REGISTRY: dict[str, Variant] = {}
@@ -101,6 +101,14 @@ def identity(ws: Workspace, variant: str, opts: VariantOptions | None = None) ->
     v = get(variant)
     opts = opts or VariantOptions()
     return copy.deepcopy(ws.memo(("variant-identity", v, opts), lambda: v.identity(ws, opts)))
+
+
+def check_quantized(variant: str, what: str, example: str = "") -> None:
+    """Refuse a variant that is not int8 for ``what`` (e.g. "isolated error", "--quant")."""
+    quantized = names(kind="quantized")
+    if variant not in quantized:
+        raise UsageError(f"{what} needs an int8 variant, got {variant!r}; use one of "
+                         f"{', '.join(quantized)}{example}")
 
 
 def libraries(variant: str) -> tuple[str, ...]:
