@@ -69,7 +69,7 @@ def rows_json(layers: tuple[L.LayerInfo, ...], acts: A.ActivationSet,
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args, quant_options.checked(args, ws, [args.variant]))
     A.check_variant(args.variant)
     layers = L.layer_map(ws, opts.opset)
     if args.layer:

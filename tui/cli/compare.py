@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     for v in (args.a, args.b):
         A.check_variant(v)
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args, quant_options.checked(args, ws, [args.a, args.b]))
     spec = I.parse_input(ws, args.input)
     with progress(not args.json) as (on_progress, cancel):
         rep = C.compare_activations(ws, args.a, args.b, spec, opts, args.threshold,

@@ -68,7 +68,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
         shape = (f"{st['quantize_linear']}Q {st['dequantize_linear']}DQ "
                  f"{st['int8_weights']} int8 w" if "quantize_linear" in st else
                  f"{len(st['quantized_modules'])} int8 modules")
-        t.add_row(r.variant, f"{s['calib']} ({r.calibration_size})",
+        t.add_row(s.get("label", r.variant), f"{s['calib']} ({r.calibration_size})",
                   f"{s['method']}/{'ch' if s['per_channel'] else 'tensor'}",
                   "on" if s["reduce_range"] else "off",
                   "-" if r.size_bytes is None else f"{r.size_bytes / 1024:.0f} KiB", shape,
@@ -76,7 +76,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
     out_console.print(t)
     for r in results:
         state = "on" if r.settings["reduce_range"] else "off"
-        out_console.print(f"{r.variant}: reduce_range {state} - "
+        out_console.print(f"{r.settings.get('label', r.variant)}: reduce_range {state} - "
                           f"{r.settings['reduce_range_reason']}", highlight=False)
         if r.path is not None:
             out_console.print(f"{r.variant}: {r.path}", highlight=False)
@@ -100,7 +100,7 @@ def print_sweep(rep: S.SweepReport) -> None:
 def run(args: argparse.Namespace) -> int:
     names = Q.backend_variants(args.backend)
     ws = workspace(args)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args, quant_options.checked(args, ws, names))
     for v in names:
         Q.settings(v, opts.quant)  # refuse bad settings before any work
     with progress(not args.json) as (on_progress, cancel):

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, quant_options.from_args(args))
+    opts = variant_options(args, quant_options.checked(args, ws, names))
     with progress(not args.json) as (on_progress, cancel):
         rep = R.variants_report(ws, names, dataset, opts, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)
