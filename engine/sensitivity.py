@@ -71,6 +71,8 @@ class LayerSensitivity:
     """Exact two-sided sign test of gained vs lost (1.0 when nothing flipped)."""
     layers: tuple[str, ...]
     """Keras layers the unit covers."""
+    cached: bool = False
+    """Its predictions came from the cache (an earlier, possibly interrupted, run)."""
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,12 @@ def sensitivity(
     all_units = FL.unit_names(layer_map(ws, opts.opset))
     labels = dataset.labels
 
+    hits: list[bool] = []
+
     def correct(quant: dict[str, Any], name: str = variant) -> np.ndarray:
         o = replace(opts, quant=quant)
         p = evaluate.predictions(ws, name, dataset, o, on_progress=on_progress, cancel=cancel)
+        hits.append(p.cached)
         return np.asarray(p.probs.argmax(axis=1) == labels)
 
     base_quant = dict(opts.quant)
@@ -198,7 +203,7 @@ def sensitivity(
         rows.append(LayerSensitivity(
             layer=u.name, accuracy=acc, correct=int(ok.sum()),
             delta_points=100.0 * (acc - float(base_ok.mean())), gained=gained, lost=lost,
-            p_value=sign_test_p(gained, lost), layers=u.layers))
+            p_value=sign_test_p(gained, lost), layers=u.layers, cached=hits[-1]))
         tick(u.name)
     noise: dict[int, float] = {}
     for seed in noise_seeds:

@@ -132,3 +132,27 @@ def test_settings_key_and_label(ws: Workspace) -> None:
         {}, {"float_layers": "dense"}, {"float_layers": "dense,conv2d"},
         {"float_layers": "conv2d,dense"})}
     assert len(keys) == 3
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (("eval", "--variant", "keras,onnx", "--float-layers", "dense"),
+     "--float-layers applies to int8 variants only, not keras, onnx; use --variant"),
+    (("report", "--variant", "torch", "--bias-correction"),
+     "--bias-correction applies to int8 variants only"),
+    (("quantize", "--backend", "torch", "--float-layers", "dens"),
+     "unknown layer 'dens' for --float-layers; use one or more of conv2d,"),
+])
+def test_cli_layer_settings_bad_input_is_one_line(cache_dir, argv, fragment: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "--cache-dir", str(cache_dir), "--no-download", *argv],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore"},
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("r8: error: ") and proc.stderr.count("\n") == 1
+    assert fragment in proc.stderr
