@@ -73,6 +73,14 @@ def predictions(
 ) -> Predictions:
     """Probabilities of ``variant`` on ``dataset``, from the cache when possible."""
     opts = opts or V.VariantOptions()
+    if variant.endswith(V.RECOMMENDED):
+        from engine import recommend
+
+        shown = variant
+        variant, opts = recommend.resolve(ws, variant, opts)
+        p = predictions(ws, variant, dataset, opts, batch_size, on_progress, cancel)
+        return Predictions(shown, p.probs, p.images_per_second, p.cached,
+                           {**p.details, "settings": quant_label(variant, opts)})
     key = make_key(
         "predictions",
         {"variant": V.identity(ws, variant, opts), "data": dataset.identity},
@@ -98,6 +106,13 @@ def predictions(
          "images_per_second": ips, "details": details},
     )
     return Predictions(variant, probs, ips, False, details)
+
+
+def quant_label(variant: str, opts: V.VariantOptions) -> str:
+    """The variant with its layer settings, e.g. ``torch-int8 [float: dense]``."""
+    from engine import quantize
+
+    return quantize.settings(variant, opts.quant).label
 
 
 def accuracy_report(

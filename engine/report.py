@@ -93,6 +93,10 @@ def model_size(ws: Workspace, variant: str, opts: V.VariantOptions) -> tuple[int
         return path.stat().st_size, ".tflite file"
     if quantize.VARIANT_BACKEND.get(variant) == "onnx":
         return quantize.onnx_quantized_path(ws, variant, opts).stat().st_size, "QDQ .onnx file"
+    s = quantize.settings(variant, opts.quant)
+    if s.float_layers or s.bias_correction:  # rebuilt from the all-int8 calibration
+        module = quantize.torch_quantized_module(ws, opts)
+        return quantize.state_dict_bytes(module), "torch.save(state_dict) of the FX model"
     meta = quantize.cached_meta(ws, variant, opts) or {}
     size = meta.get("serialized_bytes")
     return (int(size) if size is not None else None), "torch.save(state_dict) of the FX model"
@@ -140,11 +144,14 @@ def variants_report(
         r = ev.reports[v]
         pred = ev.probs[v].argmax(axis=1)
         ok = pred == dataset.labels
-        size, size_what = model_size(ws, v, opts)
+        from engine import recommend
+
+        bv, v_opts = recommend.resolve(ws, v, opts)  # VARIANT@recommended: saved settings
+        size, size_what = model_size(ws, bv, v_opts)
         details: dict[str, Any] = {**r.extra, "size_of": size_what}
-        if v in quantize.VARIANT_BACKEND:
-            s = quantize.settings(v, opts.quant)
-            meta = quantize.cached_meta(ws, v, opts) or {}
+        if bv in quantize.VARIANT_BACKEND:
+            s = quantize.settings(bv, v_opts.quant)
+            meta = quantize.cached_meta(ws, bv, v_opts) or {}
             details.update(quant=s.to_dict(), calibration=meta.get("calibration"),
                            calibration_size=meta.get("calibration_size"))
             notes.extend(meta.get("calibration_notes", ()))

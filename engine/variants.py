@@ -22,6 +22,9 @@ ALL_VARIANTS = FLOAT_VARIANTS + QUANT_VARIANTS + REFERENCE_VARIANTS
 BASELINE = "keras"
 """The float reference every other variant is compared with."""
 
+RECOMMENDED = "@recommended"
+"""Suffix of an int8 variant with the settings `r8 quantize --recommend` saved."""
+
 TFLITE_FILE = {"tflite": assets.TFLITE_FILES[0], "tflite-int8": assets.TFLITE_FILES[1]}
 
 
@@ -47,6 +50,9 @@ def parse_variants(text: str, allowed: tuple[str, ...] = ALL_VARIANTS) -> list[s
     if not names:
         raise UsageError(f"no variant given; use one or more of {', '.join(allowed)}")
     for v in names:
+        if v.endswith(RECOMMENDED) and v.removesuffix(RECOMMENDED) in QUANT_VARIANTS and \
+                v.removesuffix(RECOMMENDED) in allowed:
+            continue  # settings saved by `r8 quantize --recommend` (engine.recommend)
         if v not in allowed:
             raise UsageError(f"unknown variant {v!r}; use one of {', '.join(allowed)}")
     return list(dict.fromkeys(names))

@@ -10,7 +10,7 @@ from rich.table import Table
 from engine import quantize as Q
 from engine import sweep as S
 from engine.subsets import SUBSET_HELP, select_subset
-from tui.cli import quant_options
+from tui.cli import quant_options, recommend
 from tui.cli.common import (
     add_device_options,
     add_output_options,
@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", default="all", help=f"sweep evaluation images: {SUBSET_HELP}")
     add_device_options(p)
     quant_options.add(p)
+    recommend.add_arguments(p)
     add_output_options(p)
     p.set_defaults(run=run)
 
@@ -98,6 +99,13 @@ def print_sweep(rep: S.SweepReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recommend:
+        return recommend.run(args)
+    if args.variant:
+        from engine.errors import UsageError
+
+        raise UsageError("--variant goes with --recommend; use --backend onnx|torch|all to "
+                         "quantize")
     names = Q.backend_variants(args.backend)
     ws = workspace(args)
     opts = variant_options(args, quant_options.checked(args, ws, names))

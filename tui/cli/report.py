@@ -108,7 +108,9 @@ def print_tables(rep: R.VariantsReport) -> None:
         q = r.details.get("quant")
         if q:
             out_console.print(
-                f"{r.variant}: calib {r.details.get('calibration')}, {q['method']}, "
+                f"{q.get('label', r.variant)}"
+                f"{' = ' + r.variant if r.variant != q['variant'] else ''}: "
+                f"calib {r.details.get('calibration')}, {q['method']}, "
                 f"{'per-channel' if q['per_channel'] else 'per-tensor'}, reduce_range "
                 f"{'on' if q['reduce_range'] else 'off'} ({q['reduce_range_reason']})",
                 highlight=False)
