@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,9 @@ from engine.types import Dataset, ProgressFn
 from engine.workspace import Workspace
 
 STAGE = "recommend"
+"""Where the latest recommendation per variant is saved (for VARIANT@recommended)."""
+RESULT_STAGE = "recommend-result"
+"""Each search's result, keyed by everything it depends on (a warm rerun reads it)."""
 DEFAULT_TARGET_DELTA = 0.05
 """Points of accuracy below float the variant may stay (on validation)."""
 DEFAULT_MAX_FLOAT_LAYERS = 2
@@ -169,6 +172,47 @@ def recommend(
     t0 = time.perf_counter()
     opts = opts or V.VariantOptions()
     check_request(ws, variant, target_delta, max_float_layers, opts)
+    test = test if test is not None else ws.test_set
+    parts = {"variant": V.identity(ws, variant, replace(opts, quant={
+                 **dict(opts.quant), "float_layers": "", "bias_correction": False})),
+             "target_delta": target_delta, "max_float_layers": max_float_layers,
+             "validation": [validation_size, VALIDATION_SEED, list(CALIB_SIZES)],
+             "calib_search": calib_search, "test": test.identity, "version": 1}
+    key = make_key(RESULT_STAGE, parts, evaluate.PREDICTION_LIBRARIES)
+
+    def compute() -> Recommendation:
+        return _search(ws, variant, test, target_delta, max_float_layers, opts,
+                       validation_size, calib_search, on_progress, cancel)
+
+    rec = ws.cache.json_result(RESULT_STAGE, key, compute, asdict, _from_dict,
+                               {"variant": variant})
+    rec = replace(rec, seconds=time.perf_counter() - t0)
+    save(ws, rec, opts)
+    return rec
+
+
+def _from_dict(d: dict[str, Any]) -> Recommendation:
+    def cand(c: dict[str, Any]) -> Candidate:
+        return Candidate(c["step"], dict(c["quant"]), c["label"], float(c["val_accuracy"]),
+                         float(c["val_delta_points"]))
+
+    return Recommendation(
+        variant=d["variant"], chosen=cand(d["chosen"]), met_target=bool(d["met_target"]),
+        target_delta=float(d["target_delta"]), max_float_layers=int(d["max_float_layers"]),
+        calibration=d["calibration"], validation=d["validation"],
+        validation_size=int(d["validation_size"]), calibration_size=int(d["calibration_size"]),
+        float_val_accuracy=float(d["float_val_accuracy"]),
+        steps=tuple(cand(c) for c in d["steps"]),
+        ranking=tuple((str(n), float(x)) for n, x in d["ranking"]), test=dict(d["test"]),
+        seconds=float(d["seconds"]), notes=tuple(d["notes"]))
+
+
+def _search(
+    ws: Workspace, variant: str, test: Dataset, target_delta: float, max_float_layers: int,
+    opts: V.VariantOptions, validation_size: int, calib_search: bool,
+    on_progress: ProgressFn | None, cancel: threading.Event | None,
+) -> Recommendation:
+    t0 = time.perf_counter()
     s = Q.settings(variant, opts.quant)
     val, excluded = validation_split(ws, s, validation_size)
     base_quant = {**dict(opts.quant), "float_layers": "", "bias_correction": False}
@@ -233,7 +277,6 @@ def recommend(
     if chosen is None:
         order = {id(c): i for i, c in enumerate(steps)}
         chosen = max(steps, key=lambda c: (round(c.val_accuracy, 9), -order[id(c)]))
-    test = test if test is not None else ws.test_set
     test_fig = _test_figures(ws, variant, chosen, base_quant, test, opts, on_progress, cancel)
     cs = Q.settings(variant, chosen.quant)
     calib_name = calibration.calibration_set(ws, cs.calib, cs.calib_seed).name
@@ -250,7 +293,6 @@ def recommend(
         if s.calib.startswith("train:") else 0, float_val_accuracy=float_val,
         steps=tuple(steps), ranking=ranking, test=test_fig,
         seconds=time.perf_counter() - t0, notes=tuple(notes))
-    save(ws, rec, opts)
     return rec
 
 
@@ -286,8 +328,6 @@ def _save_key(ws: Workspace, variant: str, opts: V.VariantOptions) -> str:
 
 
 def save(ws: Workspace, rec: Recommendation, opts: V.VariantOptions) -> None:
-    from dataclasses import asdict
-
     ws.cache.save(STAGE, _save_key(ws, rec.variant, opts), {},
                   {"variant": rec.variant, "name": rec.name, "recommendation": asdict(rec)})
 

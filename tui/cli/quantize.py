@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import quantize as Q
@@ -69,7 +70,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
         shape = (f"{st['quantize_linear']}Q {st['dequantize_linear']}DQ "
                  f"{st['int8_weights']} int8 w" if "quantize_linear" in st else
                  f"{len(st['quantized_modules'])} int8 modules")
-        t.add_row(s.get("label", r.variant), f"{s['calib']} ({r.calibration_size})",
+        t.add_row(escape(s.get("label", r.variant)), f"{s['calib']} ({r.calibration_size})",
                   f"{s['method']}/{'ch' if s['per_channel'] else 'tensor'}",
                   "on" if s["reduce_range"] else "off",
                   "-" if r.size_bytes is None else f"{r.size_bytes / 1024:.0f} KiB", shape,
@@ -77,7 +78,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
     out_console.print(t)
     for r in results:
         state = "on" if r.settings["reduce_range"] else "off"
-        out_console.print(f"{r.settings.get('label', r.variant)}: reduce_range {state} - "
+        out_console.print(f"{escape(r.settings.get('label', r.variant))}: reduce_range {state} - "
                           f"{r.settings['reduce_range_reason']}", highlight=False)
         if r.path is not None:
             out_console.print(f"{r.variant}: {r.path}", highlight=False)

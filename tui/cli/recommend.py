@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import quantize as Q
@@ -44,7 +45,7 @@ def print_rec(rec: RC.Recommendation) -> None:
     for c in rec.steps:
         q = Q.settings(rec.variant, c.quant)
         extra = f" ({q.calib}, {q.method})" if c.step == "calibration" else ""
-        t.add_row(c.step, c.label + extra, pct(c.val_accuracy), f"{c.val_delta_points:+.2f}")
+        t.add_row(c.step, escape(c.label + extra), pct(c.val_accuracy), f"{c.val_delta_points:+.2f}")
     out_console.print(t)
     if rec.ranking:
         shown = ", ".join(f"{n} {d:+.2f}" for n, d in rec.ranking[:5])
@@ -52,7 +53,7 @@ def print_rec(rec: RC.Recommendation) -> None:
                           highlight=False)
     tf = rec.test
     verdict = "within" if rec.met_target else "NOT within"
-    out_console.print(f"chosen: {rec.chosen.label} ({verdict} {rec.target_delta:.2f} points "
+    out_console.print(f"chosen: {escape(rec.chosen.label)} ({verdict} {rec.target_delta:.2f} points "
                       f"of float on validation); saved as {rec.name}", highlight=False)
     t = Table(title=f"on the test set {tf['dataset']} ({tf['size']} images)")
     for col in ("variant", "accuracy", "delta vs float", "size", "images/s"):
@@ -62,7 +63,7 @@ def print_rec(rec: RC.Recommendation) -> None:
         f = tf[role]
         size = f.get("size_bytes")
         ips = f.get("images_per_second")
-        t.add_row(name, pct(f["accuracy"]),
+        t.add_row(escape(name), pct(f["accuracy"]),
                   "-" if role == "float" else
                   f"{100 * (f['accuracy'] - tf['float']['accuracy']):+.2f}",
                   "-" if size is None else f"{size / 1024:.0f} KiB",

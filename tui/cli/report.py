@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import report as R
@@ -108,7 +109,7 @@ def print_tables(rep: R.VariantsReport) -> None:
         q = r.details.get("quant")
         if q:
             out_console.print(
-                f"{q.get('label', r.variant)}"
+                f"{escape(q.get('label', r.variant))}"
                 f"{' = ' + r.variant if r.variant != q['variant'] else ''}: "
                 f"calib {r.details.get('calibration')}, {q['method']}, "
                 f"{'per-channel' if q['per_channel'] else 'per-tensor'}, reduce_range "

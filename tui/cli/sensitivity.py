@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from engine import sensitivity as S
@@ -70,8 +71,9 @@ def write_table(rep: S.SensitivityReport, path: Path) -> list[Path]:
 
 def print_table(rep: S.SensitivityReport) -> None:
     what = "only this layer float" if rep.mode == "float-one" else "only this layer int8"
-    t = Table(title=f"sensitivity of {rep.variant} ({rep.mode}: {what}) on {rep.dataset} "
-                    f"({rep.size} images); baseline {rep.baseline} "
+    t = Table(title=f"sensitivity of {escape(rep.variant)} ({rep.mode}: {what}) on "
+                    f"{escape(rep.dataset)} ({rep.size} images); baseline "
+                    f"{escape(rep.baseline)} "
                     f"{pct(rep.baseline_accuracy)}")
     for col in ("layer", "accuracy", "delta", "gained", "lost", "p (sign test)"):
         t.add_column(col, justify="left" if col == "layer" else "right")
@@ -82,7 +84,8 @@ def print_table(rep: S.SensitivityReport) -> None:
                   f"{r.p_value:.3f}")
     out_console.print(t)
     out_console.print(
-        f"float {pct(rep.float_accuracy)}, {rep.variant} {pct(rep.int8_accuracy)}; noise floor "
+        f"float {pct(rep.float_accuracy)}, {escape(rep.variant)} {pct(rep.int8_accuracy)}; "
+        f"noise floor "
         f"{rep.noise_floor_points:.2f} points ({rep.noise_method}); deltas beyond it in bold; "
         f"{rep.seconds:.1f} s", highlight=False)
 
