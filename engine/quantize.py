@@ -28,6 +28,7 @@ u8 x s8 products saturate (measured there: onnx-uint8 84.1 % without, 86.9 % wit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -339,8 +340,9 @@ def onnx_ranges_path(
         reader = calibration.OnnxCalibrationReader(
             calib.images, convert.INPUT_NAME, f"calibrating {s.variant}", on_progress, cancel)
         ops = list(set(QLinearOpsRegistry) | set(QDQRegistry))  # quantize_static's default
-        try:
-            with tempfile.TemporaryDirectory(prefix="r8-calib-") as d:
+        try:  # entropy/percentile calibrators print to stdout: keep r8's output (JSON) clean
+            with tempfile.TemporaryDirectory(prefix="r8-calib-") as d, \
+                    contextlib.redirect_stdout(io.StringIO()):
                 calibrator = create_calibrator(
                     pre, ops, augmented_model_path=str(Path(d) / "augmented.onnx"),
                     calibrate_method=_ort_methods()[s.method])

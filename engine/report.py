@@ -110,7 +110,8 @@ def _target_note(s: Any, acc: float, n_images: int) -> str | None:
     defaults = (s.calib == calibration.normalize_spec(calibration.DEFAULT_CALIB)
                 and s.calib_seed == calibration.DEFAULT_CALIB_SEED
                 and s.method == quantize.DEFAULT_METHOD[s.backend] and s.per_channel
-                and s.reduce_range_reason.startswith("auto"))
+                and s.reduce_range_reason.startswith("auto")
+                and not getattr(s, "float_layers", ()) and not getattr(s, "bias_correction", False))
     if target is None or n_images < TARGET_MIN_IMAGES or not defaults:
         return None
     gap = (acc - target) * 100
