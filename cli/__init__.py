@@ -14,7 +14,7 @@ from engine.errors import R8Error
 
 # Each module has add_parser(subparsers) and run(args) -> int.
 COMMANDS = ("info", "convert", "verify", "eval", "cache_cmd", "quantize", "report",
-            "layers", "weights", "activations", "compare")
+            "layers", "weights", "activations", "compare", "sensitivity")
 """Subcommand modules, in help order. Later issues append theirs here."""
 
 

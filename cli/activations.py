@@ -111,7 +111,7 @@ def print_quant(rep: Q.QuantParamsReport, only: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
-    opts = variant_options(args)
+    opts = variant_options(args, options.checked(args, ws, [args.variant]))
     A.check_variant(args.variant)
     layers = L.layer_map(ws, opts.opset)
     if args.layer:

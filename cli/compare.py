@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         A.check_variant(v)
     C.check_error_mode(args.a, args.b, args.error)
     ws = workspace(args)
-    opts = variant_options(args)
+    opts = variant_options(args, options.checked(args, ws, [args.a, args.b]))
     if args.layer is not None:
         C.check_row_name(ws, args.layer, opts.opset)
     spec = I.parse_input(ws, args.input)

@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args)
+    opts = variant_options(args, options.checked(args, ws, names))
+    options.register_recommended(ws, names, opts)
     with progress(not args.json) as (on_progress, cancel):
         rep = evaluate.evaluate(ws, names, dataset, opts, args.batch_size, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

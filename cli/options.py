@@ -71,6 +71,12 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    help="7-bit range (default: auto, on only for uint8 on x86 without VNNI)")
     g.add_argument("--no-reduce-range", dest="reduce_range", action="store_false",
                    help="full 8-bit range even where the CPU lacks VNNI")
+    g.add_argument("--float-layers", default="", metavar="L1,L2",
+                   help="Keras layers kept in float (a conv with its BN and ReLU, an add with "
+                        "its ReLU, average_pooling2d, dense); `r8 sensitivity` ranks them")
+    g.add_argument("--bias-correction", action="store_true",
+                   help="empirical bias correction (Nagel et al. 2019) on the calibration "
+                        "images")
 
 
 def quant_settings(args: argparse.Namespace) -> QuantSettings:
@@ -86,7 +92,20 @@ def from_args(args: argparse.Namespace) -> dict[str, Any]:
         "method": args.calib_method,
         "per_channel": not args.per_tensor,
         "reduce_range": args.reduce_range,
+        "float_layers": getattr(args, "float_layers", ""),
+        "bias_correction": getattr(args, "bias_correction", False),
     }
+
+
+def checked(args: argparse.Namespace, ws: Workspace, variants: Iterable[str]) -> QuantSettings:
+    """quant_settings, after refusing layer settings (--float-layers, --bias-correction) that
+    cannot apply to ``variants`` (no int8 variant among them, an unknown layer name)."""
+    from engine.float_layers import check_settings
+
+    quant = from_args(args)
+    check_settings(ws, [v.removesuffix("@recommended") for v in variants], quant,
+                   getattr(args, "opset", DEFAULT_OPSET))
+    return QuantSettings.parse(quant)
 
 
 def variant_options(args: argparse.Namespace,
@@ -110,3 +129,13 @@ def check_quant(opts: VariantOptions, variants: Iterable[str]) -> None:
         v = V.get(name)
         if isinstance(v, V.QuantizedVariant):
             settings(v.base, v.options(opts).quant)
+
+
+def register_recommended(ws: Workspace, variants: Iterable[str], opts: VariantOptions) -> None:
+    """Register each ``VARIANT@recommended`` among ``variants`` with the settings `r8 quantize
+    --recommend` saved (a UsageError naming that command when none are)."""
+    wanted = [v for v in variants if v.endswith("@recommended")]
+    if wanted:
+        from engine import recommend
+
+        recommend.register_requested(ws, wanted, opts)

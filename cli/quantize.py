@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
-from cli import options
+from cli import options, recommend
 from cli.common import (
     add_device_options,
     add_output_options,
@@ -35,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", default="all", help=f"sweep evaluation images: {SUBSET_HELP}")
     add_device_options(p)
     options.add_quant_options(p)
+    recommend.add_arguments(p)
     add_output_options(p)
     p.set_defaults(run=run)
 
@@ -69,7 +71,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
         shape = (f"{st['quantize_linear']}Q {st['dequantize_linear']}DQ "
                  f"{st['int8_weights']} int8 w" if "quantize_linear" in st else
                  f"{len(st['quantized_modules'])} int8 modules")
-        t.add_row(r.variant, f"{s['calib']} ({r.calibration_size})",
+        t.add_row(escape(s.get("label", r.variant)), f"{s['calib']} ({r.calibration_size})",
                   f"{s['method']}/{'ch' if s['per_channel'] else 'tensor'}",
                   "on" if s["reduce_range"] else "off",
                   fmt.size(r.size_bytes), shape,
@@ -77,7 +79,7 @@ def print_results(results: tuple[Q.QuantizeResult, ...]) -> None:
     out_console.print(t)
     for r in results:
         state = "on" if r.settings["reduce_range"] else "off"
-        out_console.print(f"{r.variant}: reduce_range {state} - "
+        out_console.print(f"{escape(r.settings.get('label', r.variant))}: reduce_range {state} - "
                           f"{r.settings['reduce_range_reason']}", highlight=False)
         if r.path is not None:
             out_console.print(f"{r.variant}: {r.path}", highlight=False)
@@ -99,9 +101,16 @@ def print_sweep(rep: S.SweepReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recommend:
+        return recommend.run(args)
+    if args.variant:
+        from engine.errors import UsageError
+
+        raise UsageError("--variant goes with --recommend; use --backend onnx|torch|all to "
+                         "quantize")
     names = Q.backend_variants(args.backend)
     ws = workspace(args)
-    opts = variant_options(args)
+    opts = variant_options(args, options.checked(args, ws, names))
     for v in names:
         Q.settings(v, opts.quant)  # refuse bad settings before any work
     with progress(not args.json) as (on_progress, cancel):

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from cli import options
@@ -111,7 +112,9 @@ def print_tables(rep: R.VariantsReport) -> None:
         q = r.details.get("quant")
         if q:
             out_console.print(
-                f"{r.variant}: calib {r.details.get('calibration')}, {q['method']}, "
+                f"{escape(q.get('label', r.variant))}"
+                f"{' = ' + r.variant if r.variant != q['variant'] else ''}: "
+                f"calib {r.details.get('calibration')}, {q['method']}, "
                 f"{'per-channel' if q['per_channel'] else 'per-tensor'}, reduce_range "
                 f"{'on' if q['reduce_range'] else 'off'} ({q['reduce_range_reason']})",
                 highlight=False)
@@ -121,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args)
+    opts = variant_options(args, options.checked(args, ws, names))
+    options.register_recommended(ws, names, opts)
     with progress(not args.json) as (on_progress, cancel):
         rep = R.variants_report(ws, names, dataset, opts, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

@@ -28,19 +28,21 @@ u8 x s8 products saturate (measured there: onnx-uint8 84.1 % without, 86.9 % wit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine import calibration, convert, cpu, frameworks
+from engine import float_layers as FL
 from engine.cache import library_versions, make_key
 from engine.errors import ConversionError, FrameworkMissingError, R8Error, UsageError
 from engine.types import ProgressFn, QuantSettings, VariantOptions
@@ -111,13 +113,28 @@ class ResolvedQuant:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.key_parts(), "backend": self.backend,
-                "reduce_range_reason": self.reduce_range_reason}
+                "reduce_range_reason": self.reduce_range_reason,
+                "float_layers": list(self.float_layers), "bias_correction": self.bias_correction,
+                "label": self.label}
+
+    @property
+    def label(self) -> str:
+        """The variant as every output names it, e.g. ``torch-int8 [float: dense; bias-corr]``."""
+        return self.variant + FL.label(self.float_layers, self.bias_correction)
+
+    def base(self) -> ResolvedQuant:
+        """These settings without layer settings: the all-int8 variant whose calibration
+        (ranges, observers) every layer setting reuses."""
+        return replace(self, float_layers=(), bias_correction=False)
 
     def describe(self) -> str:
         """One line, e.g. ``calib train:1000, minmax, per-channel, reduce_range off (...)``."""
+        extra = "".join(f", {p}" for p in (
+            f"float: {', '.join(self.float_layers)}" if self.float_layers else "",
+            "bias correction" if self.bias_correction else "") if p)
         return (f"calib {self.calib}, {self.method}, "
                 f"{'per-channel' if self.per_channel else 'per-tensor'}, reduce_range "
-                f"{'on' if self.reduce_range else 'off'} ({self.reduce_range_reason})")
+                f"{'on' if self.reduce_range else 'off'} ({self.reduce_range_reason}){extra}")
 
 
 def settings(variant: str, quant: QuantSettings | Mapping[str, Any] | None = None,
@@ -162,13 +179,6 @@ def _compute_key(ws: Workspace, s: ResolvedQuant, opset: int) -> tuple[str, dict
     if s.backend == "torch":
         parts["engine"] = _torch_engine_name()
     return make_key(f"{STAGE}-{s.backend}", parts, libs), parts
-
-
-def _check_supported(s: ResolvedQuant) -> None:
-    """Refuse settings whose mechanics are not in this build (they would be silently ignored)."""
-    if s.float_layers or s.bias_correction:
-        what = "float_layers" if s.float_layers else "bias_correction"
-        raise UsageError(f"quantization setting {what} is not implemented yet; quantize without it")
 
 
 def identity(ws: Workspace, variant: str, opts: VariantOptions) -> dict[str, Any]:
@@ -226,7 +236,6 @@ def onnx_quantized_path(
         raise UsageError(f"{variant!r} is not an ONNX quantized variant; use onnx-int8 or "
                          "onnx-uint8")
     s = settings(variant, opts.quant)
-    _check_supported(s)
     key, parts = _key(ws, s, opts.opset)
     hit = ws.cache.artifact(STAGE, key, ".onnx")
     if hit is not None:
@@ -236,32 +245,30 @@ def onnx_quantized_path(
         ws.cache.remove(STAGE, key)
     pre = _preprocessed(ws, opts.opset)
     calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+    ranges = onnx_ranges_path(ws, s, opts.opset, on_progress, cancel)
+    exclude = _onnx_exclude(ws, s, pre, opts.opset)
     t0 = time.perf_counter()
 
     def write(tmp: Path) -> None:
         frameworks.onnxruntime()
-        from onnxruntime.quantization import (
-            CalibrationMethod,
-            QuantFormat,
-            QuantType,
-            quantize_static,
-        )
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-        reader = calibration.OnnxCalibrationReader(
-            calib.images, convert.INPUT_NAME, f"calibrating {variant}", on_progress, cancel)
-        methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                   "percentile": CalibrationMethod.Percentile}
         act = QuantType.QInt8 if s.activations == "int8" else QuantType.QUInt8
         try:
-            quantize_static(str(pre), str(tmp), reader, quant_format=QuantFormat.QDQ,
+            quantize_static(str(pre), str(tmp), None, quant_format=QuantFormat.QDQ,
                             activation_type=act, weight_type=QuantType.QInt8,
                             per_channel=s.per_channel, reduce_range=s.reduce_range,
-                            calibrate_method=methods[s.method])
+                            calibrate_method=_ort_methods()[s.method],
+                            nodes_to_exclude=exclude, calibration_cache_path=str(ranges))
         except R8Error:
             raise
         except Exception as exc:
             raise ConversionError(f"ONNX Runtime quantize_static failed for {variant} "
                                   f"({str(exc)[:160]}); try --calib-method minmax") from None
+        if s.bias_correction:
+            from engine import bias_correction
+
+            bias_correction.correct_onnx(tmp, pre, calib.images, on_progress, cancel)
 
     meta = {"variant": variant, "settings": s.to_dict(), "calibration": calib.name,
             "calibration_size": len(calib), "calibration_notes": list(calib.notes),
@@ -276,6 +283,80 @@ def onnx_quantized_cached(ws: Workspace, variant: str, opts: VariantOptions) -> 
     does not re-check the file)."""
     key, _ = _key(ws, settings(variant, opts.quant), opts.opset)
     return ws.cache.artifact(STAGE, key, ".onnx")
+RANGES_SUFFIX = ".ranges"
+"""ORT calibration-cache JSON, under a suffix of its own (``.json`` is the sidecar's)."""
+
+
+def _ort_methods() -> dict[str, Any]:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}
+
+
+def onnx_ranges_path(
+    ws: Workspace,
+    s: ResolvedQuant,
+    opset: int,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """ONNX Runtime's calibrated tensor ranges (its own calibration-cache JSON) for the
+    calibration set and method of ``s``, computed once and cached: every layer setting
+    (float layers, bias correction) and both activation types reuse them, since ORT
+    calibrates the float model whatever is later quantized."""
+    pre = _preprocessed(ws, opset)
+    parts = {"model": ws.model_sha, "opset": opset, "method": s.method,
+             "calibration": calibration.calibration_identity(ws, s.calib, s.calib_seed)}
+    key = make_key("quant-ranges", parts, ONNX_LIBRARIES)
+    hit = ws.cache.artifact("quant-ranges", key, RANGES_SUFFIX)
+    if hit is not None:
+        try:
+            json.loads(hit.read_text())
+            return hit
+        except (OSError, ValueError):
+            log.warning("cached calibration ranges %s are corrupt; recomputing them", hit)
+    calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+
+    def write(tmp: Path) -> None:
+        import tempfile
+
+        frameworks.onnxruntime()
+        from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+        reader = calibration.OnnxCalibrationReader(
+            calib.images, convert.INPUT_NAME, f"calibrating {s.variant}", on_progress, cancel)
+        ops = list(set(QLinearOpsRegistry) | set(QDQRegistry))  # quantize_static's default
+        try:  # entropy/percentile calibrators print to stdout: keep r8's output (JSON) clean
+            with tempfile.TemporaryDirectory(prefix="r8-calib-") as d, \
+                    contextlib.redirect_stdout(io.StringIO()):
+                calibrator = create_calibrator(
+                    pre, ops, augmented_model_path=str(Path(d) / "augmented.onnx"),
+                    calibrate_method=_ort_methods()[s.method])
+                calibrator.collect_data(reader)
+                data = calibrator.compute_data()
+                del calibrator
+        except R8Error:
+            raise
+        except Exception as exc:
+            raise ConversionError(f"ONNX Runtime calibration failed for {s.variant} "
+                                  f"({str(exc)[:160]}); try --calib-method minmax") from None
+        save_tensors_data(data, tmp)
+
+    return ws.cache.save_artifact("quant-ranges", key, RANGES_SUFFIX, write,
+                                  {"calibration": calib.name, "method": s.method, "parts": parts})
+
+
+def _onnx_exclude(ws: Workspace, s: ResolvedQuant, pre: Path, opset: int) -> list[str]:
+    """Nodes of the pre-processed graph kept in float for ``s.float_layers``."""
+    if not s.float_layers:
+        return []
+    from engine.layers import layer_map
+
+    onnx = frameworks.onnx()
+    nodes = [n.name for n in onnx.load(str(pre)).graph.node]
+    return FL.onnx_nodes_to_exclude(layer_map(ws, opset), s.float_layers, nodes)
 
 
 def onnx_structure(path: Path) -> dict[str, int]:
@@ -325,7 +406,7 @@ def _check_torch_engine(engine: str) -> None:
             "install torch==2.14.1 for torch-int8")
 
 
-def _qconfig_mapping(s: ResolvedQuant, engine: str) -> Any:
+def _qconfig_mapping(s: ResolvedQuant, engine: str, float_modules: tuple[str, ...] = ()) -> Any:
     torch = frameworks.torch()
     from torch.ao.quantization import (
         HistogramObserver,
@@ -341,7 +422,10 @@ def _qconfig_mapping(s: ResolvedQuant, engine: str) -> Any:
         activation=observer.with_args(dtype=torch.quint8, reduce_range=s.reduce_range),
         weight=default_per_channel_weight_observer if s.per_channel else default_weight_observer,
     )
-    return get_default_qconfig_mapping(engine).set_global(qconfig)
+    mapping = get_default_qconfig_mapping(engine).set_global(qconfig)
+    for name in float_modules:  # outranks the per-op-type entries (Softmax's fixed qparams)
+        mapping.set_module_name(name, None)
+    return mapping
 
 
 def _example_input() -> Any:
@@ -357,28 +441,19 @@ def torch_quantized_module(
     """The torch-int8 FX module (eval mode, NHWC float input, CPU), from cached calibration."""
     opts = opts or VariantOptions()
     s = settings("torch-int8", opts.quant)
-    _check_supported(s)
     quantize_fx = _torch_fx()
     torch = frameworks.torch()
     engine = _torch_engine_name()
     _check_torch_engine(engine)
     key, parts = _key(ws, s, opts.opset)
-    mapping = _qconfig_mapping(s, engine)
+    if s.float_layers or s.bias_correction:
+        return _torch_with_layer_settings(ws, s, opts, on_progress, cancel)
     torch.backends.quantized.engine = engine
-
-    def prepare() -> Any:
-        module = convert.onnx_to_torch(ws.onnx_path(opts.opset))
-        try:
-            return quantize_fx.prepare_fx(module, mapping, _example_input())
-        except Exception as exc:
-            raise ConversionError(f"FX prepare failed on the onnx2torch module "
-                                  f"({str(exc)[:160]}); use the onnx-int8 variant") from None
-
-    prepared = prepare()
+    prepared = _torch_prepared(ws, s, opts.opset, engine)
     loaded = _load_observers(ws, key, prepared)
     if loaded is False:
         # load_state_dict copies the matching tensors before it raises: start afresh
-        prepared = prepare()
+        prepared = _torch_prepared(ws, s, opts.opset, engine)
     if not loaded:
         t0 = time.perf_counter()
         calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
@@ -398,6 +473,115 @@ def torch_quantized_module(
         ws.cache.save(STAGE, key, arrays, meta)
         return quantized
     return quantize_fx.convert_fx(prepared).eval()
+
+
+def _torch_prepared(ws: Workspace, s: ResolvedQuant, opset: int, engine: str) -> Any:
+    """The onnx2torch module with FX observers inserted (float modules for s.float_layers)."""
+    floats: tuple[str, ...] = ()
+    if s.float_layers:
+        from engine.layers import layer_map
+
+        floats = tuple(FL.torch_module_names(layer_map(ws, opset), s.float_layers))
+    module = convert.onnx_to_torch(ws.onnx_path(opset))
+    try:
+        return _torch_fx().prepare_fx(module, _qconfig_mapping(s, engine, floats),
+                                      _example_input())
+    except Exception as exc:
+        raise ConversionError(f"FX prepare failed on the onnx2torch module ({str(exc)[:160]}); "
+                              "use the onnx-int8 variant") from None
+
+
+def observer_states(prepared: Any) -> dict[str, dict[str, Any]]:
+    """Each observer's state keyed by the graph node it observes (``node#k`` for the k-th
+    observer of one node), so calibration moves between prepared models whose mappings
+    differ (observer module numbering shifts when a layer stays float)."""
+    state = prepared.state_dict()
+    seen: dict[str, int] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for node in prepared.graph.nodes:
+        if node.op != "call_module" or not str(node.target).startswith("activation_post_process"):
+            continue
+        src = node.args[0].name if node.args else "?"
+        k = seen.get(src, 0)
+        seen[src] = k + 1
+        prefix = f"{node.target}."
+        out[f"{src}#{k}"] = {name[len(prefix):]: v for name, v in state.items()
+                             if name.startswith(prefix)}
+    return out
+
+
+def load_observer_states(prepared: Any, states: dict[str, dict[str, Any]]) -> bool:
+    """Load ``states`` (observer_states of a calibrated model) into ``prepared``; False when
+    one of its observers has no counterpart there."""
+    targets = observer_states(prepared)
+    if any(k not in states for k in targets):
+        return False
+    seen: dict[str, int] = {}
+    for node in prepared.graph.nodes:
+        if node.op != "call_module" or not str(node.target).startswith("activation_post_process"):
+            continue
+        src = node.args[0].name if node.args else "?"
+        k = seen.get(src, 0)
+        seen[src] = k + 1
+        obs = prepared.get_submodule(str(node.target))  # shared ones are listed once
+        state = states[f"{src}#{k}"]
+        for name, value in state.items():  # HistogramObserver's buffers change shape
+            buf = getattr(obs, name)
+            if buf.shape != value.shape:
+                buf.resize_(value.shape)
+        obs.load_state_dict(state, strict=True)
+    return True
+
+
+def _torch_with_layer_settings(
+    ws: Workspace, s: ResolvedQuant, opts: Any,
+    on_progress: ProgressFn | None, cancel: threading.Event | None,
+) -> Any:
+    """torch-int8 with float layers and/or bias correction, built on the all-int8
+    variant's cached calibration: its observer states go into a prepared model whose
+    mapping leaves s.float_layers float (no second calibration)."""
+    from dataclasses import replace as dc_replace
+
+    quantize_fx = _torch_fx()
+    torch = frameworks.torch()
+    engine = _torch_engine_name()
+    base = s.base()
+    base_opts = dc_replace(opts, quant=dc_replace(opts.quant, float_layers=(),
+                                                  bias_correction=False))
+    torch_quantized_module(ws, base_opts, on_progress, cancel)  # calibrates once, cached
+    base_prepared = _torch_prepared(ws, base, opts.opset, engine)
+    if not _load_observers(ws, _key(ws, base, opts.opset)[0], base_prepared):
+        raise ConversionError("torch-int8 calibration vanished from the cache while in use; "
+                              "retry")
+    states = observer_states(base_prepared)
+    torch.backends.quantized.engine = engine
+    prepared = _torch_prepared(ws, s, opts.opset, engine)
+    if not load_observer_states(prepared, states):
+        log.info("%s: an observer has no all-int8 counterpart; calibrating it", s.label)
+        calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+        with torch.inference_mode():
+            for batch in calibration.batches(calib.images, f"calibrating {s.label}",
+                                             on_progress, cancel):
+                prepared(torch.from_numpy(batch))
+    quantized = quantize_fx.convert_fx(prepared).eval()
+    if s.bias_correction:
+        from engine import bias_correction
+
+        key, parts = _key(ws, s, opts.opset)
+        hit = ws.cache.load(STAGE, key)
+        names = bias_correction.torch_corrected_modules(quantized)
+        if hit is not None and hit[1].get("modules") == names:
+            for i, name in enumerate(names):
+                bias_correction.apply_torch_shift(quantized.get_submodule(name), hit[0][f"s{i}"])
+        else:
+            calib = calibration.calibration_set(ws, s.calib, s.calib_seed)
+            shifts = bias_correction.correct_torch(
+                quantized, convert.onnx_to_torch(ws.onnx_path(opts.opset)), calib.images,
+                on_progress, cancel)
+            ws.cache.save(STAGE, key, {f"s{i}": shifts[n] for i, n in enumerate(names)},
+                          {"variant": s.label, "settings": s.to_dict(), "modules": names,
+                           "what": "bias-correction shifts", "parts": parts})
+    return quantized
 
 
 def _load_observers(ws: Workspace, key: str, prepared: Any) -> bool | None:
@@ -499,7 +683,8 @@ def backend_variants(backend: str) -> tuple[str, ...]:
 def cached_meta(ws: Workspace, variant: str, opts: VariantOptions) -> dict[str, Any] | None:
     """The cache sidecar of a quantized variant, or None when it is not quantized yet."""
     s = settings(variant, opts.quant)
-    key, _ = _key(ws, s, opts.opset)
+    # torch-int8 with layer settings is rebuilt from the all-int8 calibration
+    key, _ = _key(ws, s.base() if s.backend == "torch" else s, opts.opset)
     side = ws.cache.path(STAGE, key, ".json")
     main = ws.cache.path(STAGE, key, ".onnx" if s.backend == "onnx" else ".npz")
     if not (side.exists() and main.exists()):

@@ -138,11 +138,17 @@ class QuantSettings:
     cpu: CpuFeatures = field(default_factory=cpu_features)
     """The CPU the automatic reduce_range is resolved against (read once, at the edge)."""
 
+    def to_mapping(self) -> dict[str, Any]:
+        """The settings as the mapping ``parse`` reads (the CPU left out)."""
+        return {k: getattr(self, k) for k in QUANT_KEYS}
+
     def __post_init__(self) -> None:
         from engine.calibration import normalize_spec
 
         object.__setattr__(self, "calib", normalize_spec(self.calib))
-        object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        # canonical (unique, sorted): the order has no meaning, one cache key per set
+        object.__setattr__(self, "float_layers",
+                           tuple(sorted({str(x).strip() for x in self.float_layers} - {""})))
 
     @classmethod
     def parse(cls, quant: Mapping[str, Any] | QuantSettings | None = None,

@@ -63,6 +63,10 @@ ALL_VARIANTS = FLOAT_VARIANTS + QUANT_VARIANTS + REFERENCE_VARIANTS
 """The built-in names (run-time registrations come after them in ``names()``)."""
 BASELINE = "keras"
 """The float reference every other variant is compared with."""
+RECOMMENDED = "@recommended"
+"""Suffix of an int8 variant with the settings `r8 quantize --recommend` saved; the edge
+registers ``VARIANT@recommended`` (engine.recommend.register_requested) once the workspace
+is open."""
 
 
 def names(kind: str | None = None, capture: bool | None = None,
@@ -90,6 +94,10 @@ def parse_variants(text: str, allowed: tuple[str, ...] | None = None) -> list[st
     if not found:
         raise UsageError(f"no variant given; use one or more of {', '.join(allowed)}")
     for v in found:
+        base = v.removesuffix(RECOMMENDED)
+        if v != base and v not in _REGISTRY and base in names(kind="quantized") \
+                and base in allowed:
+            continue  # registered with its saved settings by engine.recommend.register_requested
         if v not in allowed:
             raise UsageError(f"unknown variant {v!r}; use one of {', '.join(allowed)}")
     return list(dict.fromkeys(found))

@@ -52,6 +52,10 @@ class TorchFxVariant(QuantizedVariant):
                             convert.onnx_to_torch(ws.onnx_path(opts.opset)))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
+        if self.settings(opts).float_layers or self.settings(opts).bias_correction:
+            # rebuilt from the all-int8 calibration: the cache holds no model of its own
+            module = quantize.torch_quantized_module(ws, self.options(opts))
+            return quantize.state_dict_bytes(module), "torch.save(state_dict) of the FX model"
         size = (quantize.cached_meta(ws, self.base, self.options(opts)) or {}).get(
             "serialized_bytes")
         return (int(size) if size is not None else None), "torch.save(state_dict) of the FX model"
