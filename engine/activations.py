@@ -40,7 +40,7 @@ from engine import frameworks
 from engine import variants as V
 from engine.cache import make_key
 from engine.errors import CancelledError, ModelError, UsageError
-from engine.inputs import INPUT_HELP, InputSpec
+from engine.inputs import InputSpec, check_images
 from engine.layers import INPUT_OF, LayerInfo, QuantParams, layer_map
 from engine.runners import check_batch, choose_ort_providers, choose_torch_device
 from engine.stats import (
@@ -347,8 +347,7 @@ def capture_activations(
     """Every materialised layer's output (NHWC) of ``variant`` on ``spec``'s images (cached)."""
     opts = opts or V.VariantOptions()
     check_variant(variant)
-    if len(spec) == 0:
-        raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+    check_images(spec)
     layers = layer_map(ws, opts.opset)
     check_capture_size(spec, layers)
     key = _capture_key(ws, variant, spec, opts)

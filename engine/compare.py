@@ -21,7 +21,7 @@ from engine.activations import (
 )
 from engine.cache import make_key
 from engine.errors import CancelledError, UsageError
-from engine.inputs import INPUT_HELP, InputSpec
+from engine.inputs import InputSpec, check_images
 from engine.isolated import LOGITS, ORT_OPTIMIZATION, IsolatedError, isolated_errors
 from engine.layers import LayerInfo, layer_map
 from engine.stats import DiffSums, Moments, TensorDiff, diff_sums, moments
@@ -120,8 +120,7 @@ def compare_activations(
     opts = opts or V.VariantOptions()
     for v in (a, b):
         check_variant(v)
-    if len(spec) == 0:
-        raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+    check_images(spec)
     side = check_error_mode(a, b, error)
     layers = layer_map(ws, opts.opset)
     key = make_key(COMPARE_STAGE, {"a": V.identity(ws, a, opts), "b": V.identity(ws, b, opts),

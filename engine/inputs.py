@@ -44,6 +44,12 @@ class InputSpec:
         return data.identity_of(self.images, self.labels, self.indices) + str(self.images.dtype)
 
 
+def check_images(spec: InputSpec) -> None:
+    """Refuse an input that selects no image (captures, comparisons need at least one)."""
+    if len(spec) == 0:
+        raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+
+
 def parse_input(ws: Workspace, text: str) -> InputSpec:
     """Resolve an input spec (see INPUT_HELP) against the test set; UsageError when bad."""
     spec = text.strip()

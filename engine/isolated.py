@@ -52,8 +52,8 @@ from engine import frameworks
 from engine import variants as V
 from engine.activations import CAPTURE_BATCH, CAPTURE_LIBRARIES, LAYOUT, run_capture
 from engine.cache import make_key
-from engine.errors import CancelledError, UsageError
-from engine.inputs import INPUT_HELP, InputSpec
+from engine.errors import CancelledError
+from engine.inputs import InputSpec, check_images
 from engine.layers import INPUT_OF, LayerInfo, QuantParams, layer_map, qdq_targets
 from engine.stats import DiffSums, TensorDiff, diff_sums
 from engine.ties import OutputTies, output_ties
@@ -248,8 +248,7 @@ def isolated_errors(
     """Isolated error (with its weights/requant split) of every unit of ``variant`` (cached)."""
     opts = opts or V.VariantOptions()
     check_isolated_variant(variant)
-    if len(spec) == 0:
-        raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+    check_images(spec)
     layers = layer_map(ws, opts.opset)
     key = make_key(ISOLATED_STAGE, {"variant": V.identity(ws, variant, opts),
                                     "float": V.identity(ws, "onnx", opts),

@@ -26,8 +26,8 @@ from engine.activations import (
     run_capture,
 )
 from engine.cache import make_key
-from engine.errors import CancelledError, UsageError
-from engine.inputs import INPUT_HELP, InputSpec
+from engine.errors import CancelledError
+from engine.inputs import InputSpec, check_images
 from engine.layers import LayerInfo, QuantParams, layer_map
 from engine.types import ProgressFn
 from engine.workspace import Workspace
@@ -112,8 +112,7 @@ def activation_qparams(
     """Scale, zero point, ranges, levels used and clipped count of every activation (cached)."""
     opts = opts or V.VariantOptions()
     check_quant_variant(variant)
-    if len(spec) == 0:
-        raise UsageError(f"input {spec.text!r} selects no image; use {INPUT_HELP}")
+    check_images(spec)
     layers = layer_map(ws, opts.opset)
     key = make_key(QPARAMS_STAGE, {"variant": V.identity(ws, variant, opts),
                                    "float": V.identity(ws, FLOAT_REFERENCE, opts),
