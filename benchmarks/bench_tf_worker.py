@@ -62,7 +62,8 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float,
 
 
 def r8(code: Path, args: list[str], cache: Path, env: dict[str, str]) -> list[str]:
-    return [sys.executable, "-m", "tui", "--cache-dir", str(cache), "--model", str(MODEL),
+    module = "cli" if (code / "cli" / "__main__.py").exists() else "tui"  # before the move: tui
+    return [sys.executable, "-m", module, "--cache-dir", str(cache), "--model", str(MODEL),
             "--data-dir", str(DATA), *args]
 
 
