@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from engine.activations import LayerActivationStats
     from engine.compare import ComparisonReport
     from engine.inputs import InputSpec
+    from engine.isolated import IsolatedReport
     from engine.layers import LayerInfo
+    from engine.quant_view import QuantView
     from engine.report import VariantsReport
+    from engine.sensitivity import SensitivityReport
     from engine.weights import WeightReport
 
 T = TypeVar("T")
@@ -33,6 +36,10 @@ WeightsByLayer = Mapping[str, "tuple[WeightReport, ...]"]
 """Layer name -> its parameter tensors in one variant."""
 ActivationsByLayer = Mapping[str, "LayerActivationStats"]
 """Layer name -> statistics of its output on one input."""
+QuantViewsByLayer = Mapping[str, "QuantView"]
+"""Layer name -> its activation in float and int8 on one grid."""
+WeightViewsByLayer = Mapping["tuple[str, str]", "QuantView"]
+"""(layer, param) -> that weight in float and int8 on one grid."""
 WAIT_POLL_S = 0.05
 """How often a job waiting for the same work in another job looks at its cancel event."""
 
@@ -335,3 +342,71 @@ class Session:
         test = self.ws.test_set
         return self._remember(("test-labels",), lambda: dict(zip(
             test.indices.tolist(), test.labels.tolist(), strict=True)))
+
+    # -- diagnosis on the Model screen (isolated error, sensitivity, the int8 grid) ---------
+
+    def known_isolated(self, variant: str, text: str) -> IsolatedReport | None:
+        return self._known(("isolated", variant, text))  # type: ignore[return-value]
+
+    def isolated(self, variant: str, text: str, on_progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> IsolatedReport:
+        """engine.isolated.isolated_errors of int8 ``variant`` on input ``text``."""
+        from engine import isolated
+
+        isolated.check_isolated_variant(variant)
+        self.input_spec(text, cancel)
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("isolated", variant, text), lambda: isolated.isolated_errors(
+            self.ws, variant, self.input_spec(text), self.opts, on_progress, cancel), cancel)
+
+    def known_sensitivity(self, variant: str) -> SensitivityReport | None:
+        return self._known(("sensitivity", variant, self.subset))  # type: ignore[return-value]
+
+    def sensitivity(self, variant: str, on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> SensitivityReport:
+        """engine.sensitivity.sensitivity (float-one) of int8 ``variant`` on the session's
+        subset: slow the first time (one evaluation per layer and per noise seed), each
+        point's predictions cached as it finishes, so a rerun reads them back."""
+        from engine import sensitivity
+        from engine.subsets import select_subset
+
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("sensitivity", variant, self.subset), lambda: (
+            sensitivity.sensitivity(self.ws, variant, select_subset(self.ws, self.subset),
+                                    opts=self.opts, on_progress=on_progress, cancel=cancel)),
+            cancel)
+
+    def known_quant_views(self, variant: str, text: str) -> QuantViewsByLayer | None:
+        return self._known(("quant-views", variant, text))  # type: ignore[return-value]
+
+    def quant_views(self, variant: str, text: str, on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> QuantViewsByLayer:
+        """Layer -> the float and int8 distributions of its activation on ``text`` on one
+        grid (engine.quant_view), from the float (onnx) and ``variant``'s cached captures."""
+        from engine import activations, quant_view
+
+        def compute() -> QuantViewsByLayer:
+            spec = self.input_spec(text)
+            q = activations.capture_activations(self.ws, variant, spec, self.opts,
+                                                on_progress, cancel)
+            f = activations.capture_activations(self.ws, quant_view.FLOAT_REFERENCE, spec,
+                                                self.opts, on_progress, cancel)
+            return quant_view.activation_views(f, q)
+
+        self.input_spec(text, cancel)
+        self.prepare(variant, on_progress, cancel)
+        self.prepare(quant_view.FLOAT_REFERENCE, on_progress, cancel)
+        return self._remember(("quant-views", variant, text), compute, cancel)
+
+    def known_weight_views(self, variant: str) -> WeightViewsByLayer | None:
+        return self._known(("weight-views", variant))  # type: ignore[return-value]
+
+    def weight_views(self, variant: str, on_progress: ProgressFn | None = None,
+                     cancel: threading.Event | None = None) -> WeightViewsByLayer:
+        """(layer, param) -> the float and int8 weights on one grid, with per-channel
+        ranges (engine.quant_view.weight_views)."""
+        from engine import quant_view
+
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("weight-views", variant), lambda: quant_view.weight_views(
+            self.ws, variant, self.opts), cancel)

@@ -1,15 +1,17 @@
-"""The model's layers as a tree grouped by block, with an optional coloured metric cell."""
+"""The model's layers as a tree grouped by block, with optional value columns coloured by
+a metric (headings in the border title, the legend in the border subtitle)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
+
+from engine import format as fmt
 
 SHORT_KIND = {
     "BatchNormalization": "BatchNorm",
@@ -18,32 +20,50 @@ SHORT_KIND = {
 }
 NAME_WIDTH = 21
 KIND_WIDTH = 10
-METRIC_COLOURS = ("green", "yellow", "dark_orange", "red")
-"""Metric cell colours from the lowest to the highest quarter of the range."""
+SHAPE_WIDTH = 9
+VALUE_WIDTH = 8
+"""Width of a metric value column (engine.format.number: 4 significant digits)."""
+CHROME = 2 + 1 + 4
+"""Tree width beyond the widest label: border, scrollbar, two levels of guides."""
+Column = tuple[str, Mapping[str, "float | None"], Callable[[Any], str]]
+"""(heading, layer -> value, formatter) of one value column."""
 
 
 def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape) if shape else "-"
 
 
-def metric_cell(value: float | None, lo: float, hi: float) -> Text:
-    if value is None or not math.isfinite(value):
-        return Text("   -   ", style="dim")
-    frac = 0.0 if hi <= lo else (value - lo) / (hi - lo)
-    colour = METRIC_COLOURS[min(len(METRIC_COLOURS) - 1, int(frac * len(METRIC_COLOURS)))]
-    return Text.assemble(("■", colour), f"{value:>6.3g}")
+def value_cell(value: float | None, fmt_value: Callable[[Any], str]) -> str:
+    shown = fmt_value(value) if value is not None else fmt.MISSING
+    return f"{shown:>{VALUE_WIDTH}}"
 
 
-def layer_label(layer: Any, metric: Text | None = None) -> Text:
-    kind = SHORT_KIND.get(layer.kind, layer.kind)
-    label = Text.assemble(
-        (f"{layer.name:<{NAME_WIDTH}} ", "bold"),
-        (f"{kind:<{KIND_WIDTH}} ", "cyan"),
-        (shape_text(layer.output_shape), "dim"),
-    )
-    if metric is not None:
-        label = Text.assemble(metric, " ", label)
-    return label
+def layer_label(layer: Any, columns: Sequence[Column] = (), colour: str | None = None) -> Text:
+    """Name, kind and shape; with value columns the kind (the Keras name says it) gives its
+    room to the values, so the shape is never cut."""
+    if not columns:
+        kind = SHORT_KIND.get(layer.kind, layer.kind)
+        return Text.assemble(
+            (f"{layer.name:<{NAME_WIDTH}} ", "bold"),
+            (f"{kind:<{KIND_WIDTH}} ", "cyan"),
+            (shape_text(layer.output_shape), "dim"),
+        )
+    parts: list[Any] = [("■" if colour else " ", colour or ""),
+                        (f"{layer.name:<{NAME_WIDTH}} ", "bold"),
+                        (f"{shape_text(layer.output_shape):<{SHAPE_WIDTH}}", "dim")]
+    for n, (_, values, f) in enumerate(columns):
+        parts.append((value_cell(values.get(layer.name), f), (colour or "") if n == 0 else ""))
+    return Text.assemble(*parts)
+
+
+def header_label(columns: Sequence[Column]) -> Text:
+    """The headings over the value columns (same widths as layer_label's)."""
+    if not columns:
+        return Text.assemble(("layer".ljust(NAME_WIDTH + 1), "dim"),
+                             ("kind".ljust(KIND_WIDTH + 1), "dim"), ("shape NHWC", "dim"))
+    return Text.assemble((" " + "layer".ljust(NAME_WIDTH + 1), "dim"),
+                         ("shape".ljust(SHAPE_WIDTH), "dim"),
+                         *((f"{h:>{VALUE_WIDTH}}", "dim") for h, _, _ in columns))
 
 
 class LayerTree(Tree[Any]):
@@ -64,21 +84,28 @@ class LayerTree(Tree[Any]):
         self._blocks: dict[str, TreeNode[Any]] = {}
         self._layers: tuple[Any, ...] = ()
 
-    def show_layers(self, layers: Sequence[Any], metric: Mapping[str, float] | None = None,
-                    metric_name: str = "") -> None:
-        """Show engine LayerInfos (built once, then relabelled in place)."""
+    def show_layers(self, layers: Sequence[Any], columns: Sequence[Column] = (),
+                    colours: Mapping[str, str] | None = None, legend: Text | None = None,
+                    ) -> None:
+        """Show engine LayerInfos (built once, then relabelled in place) with value columns,
+        each layer's name cell coloured by ``colours``; the tree widens to fit them."""
         layers = tuple(layers)
         if layers != self._layers:
             self._build_nodes(layers)
-        values = [v for v in (metric or {}).values() if v is not None and math.isfinite(v)]
-        lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+        colours = colours or {}
+        width = 0
         for block, node in self._blocks.items():
-            node.set_label(Text.assemble((block, "bold magenta"),
-                                         (f"  {metric_name}" if metric_name else "", "dim")))
+            node.set_label(Text(block, "bold magenta"))
         for layer in self._layers:
-            cell = metric_cell((metric or {}).get(layer.name), lo, hi) if metric is not None \
-                else None
-            self._layer_nodes[layer.name].set_label(layer_label(layer, cell))
+            label = layer_label(layer, columns, colours.get(layer.name))
+            width = max(width, label.cell_len)
+            self._layer_nodes[layer.name].set_label(label)
+        header = header_label(columns)
+        self.border_title = header
+        self.border_subtitle = legend
+        width = max(width, header.cell_len) + CHROME
+        if self.styles.width is None or self.styles.width.value != width:
+            self.styles.width = width
 
     def _build_nodes(self, layers: tuple[Any, ...]) -> None:
         self._layers = layers
