@@ -52,8 +52,10 @@ def _column_counts(counts: np.ndarray, edges: np.ndarray, lo: float, hi: float,
     return np.bincount(idx, weights=np.asarray(counts, float), minlength=cols)
 
 
-def _axis_labels(cols: int, lo: float, hi: float, markers: Sequence[Marker]) -> Text:
-    """The x-axis row: lo and hi at the ends, each marker's label under its column."""
+def _axis_labels(cols: int, lo: float, hi: float, markers: Sequence[Marker],
+                 name: str = "") -> Text:
+    """The x-axis row: each marker's label under its column, lo and hi at the ends and the
+    axis name in the middle, where they fit."""
     row = [" "] * cols
     styles: list[str] = [""] * cols
 
@@ -64,13 +66,15 @@ def _axis_labels(cols: int, lo: float, hi: float, markers: Sequence[Marker]) -> 
         for i, ch in enumerate(text):
             row[at + i], styles[at + i] = ch, style
 
-    put(fmt.number(lo), 0, "")
-    end = fmt.number(hi)
-    put(end, cols - len(end), "")
-    for m in markers:
+    for m in markers:  # markers first: the zero point and clip limits matter most
         if lo <= m.value <= hi:
             col = int((m.value - lo) / (hi - lo) * (cols - 1))
             put(m.label, col - len(m.label) // 2, m.style)
+    put(fmt.number(lo), 0, "")
+    end = fmt.number(hi)
+    put(end, cols - len(end), "")
+    if name:
+        put(name, (cols - len(name)) // 2, "dim")
     out = Text()
     for ch, st in zip(row, styles, strict=True):
         out.append(ch, st)
@@ -117,8 +121,7 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
     out.append(" " * (Y_AXIS - 1) + "└", "dim")
     out.append("─" * cols + "\n", "dim")
     out.append(" " * Y_AXIS)
-    out.append_text(_axis_labels(cols, lo, hi, [*markers, Marker(
-        lo + (hi - lo) / 2, x_label, "dim")]))
+    out.append_text(_axis_labels(cols, lo, hi, markers, x_label))
     out.append("\n")
     out.append(caption[:width], "dim")
     return out
