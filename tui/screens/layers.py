@@ -176,13 +176,13 @@ class LayersPane(Pane):
             return
         first = rep.first_divergence or "none"
         if rep.isolated_variant:
-            isolated = f"isolated: {rep.isolated_variant}'s own layers"
+            isolated = f"isolated error: {rep.isolated_variant}'s own layers"
         else:
-            isolated = "isolated: - (A and B are float; it needs an int8 side)"
+            isolated = "isolated error: - (A and B are float: it needs an int8 side)"
         self.title.update(
             f"[b]A[/] {a} vs [b]B[/] {b} · input {rep.input} ({images_text(rep.n)}) · "
-            f"first SQNR < {rep.threshold_db:g} dB: [b]{first}[/] · {isolated}  "
-            "[dim](a/b pick, s swap, Enter: layer on Model)[/]")
+            f"first SQNR < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
+            "[dim]a/b pick, s swaps, Enter: layer on Model[/]")
         self.compare_table.border_title = f"{b} against {a}"
         self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep))
         series = {"accumulated": [c.diff.sqnr_db for c in rep.layers]}
