@@ -29,6 +29,7 @@ from tui.jobs import Job, job_threads_alive
 from tui.messages import InputChecked, InputStepped, JobFn, StageFailed, StageProgress
 from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
+from tui.screens.every_variant import EveryVariantPane
 from tui.screens.help import HelpScreen
 from tui.screens.input import InputPane
 from tui.screens.layers import LayersPane
@@ -38,7 +39,7 @@ from tui.session import DEFAULT_INPUT, Session
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
-SCREENS = ("model", "input", "layers", "accuracy")
+SCREENS = ("model", "input", "layers", "accuracy", "variants")
 VIEWS = ("weights", "biases", "activations")
 
 
@@ -55,6 +56,7 @@ class R8App(App[None]):
         Binding("2,i", "show('input')", "Input", show=False),
         Binding("3", "show('layers')", "Layers", show=False),  # l expands a tree node
         Binding("4,a", "show('accuracy')", "Accuracy", show=False),
+        Binding("5", "show('variants')", "Every variant", show=False),
         Binding("v", "cycle_variant", "Variant"),
         Binding("w", "cycle_view", "W/B/Act"),
         Binding("n", "step_input(1)", "Next input", show=False),  # the footer fits 80 columns
@@ -104,6 +106,8 @@ class R8App(App[None]):
                 yield LayersPane(id="layers-pane")
             with TabPane("4 Accuracy", id="accuracy"):
                 yield AccuracyPane(id="accuracy-pane")
+            with TabPane("5 Every variant", id="variants"):
+                yield EveryVariantPane(id="variants-pane")
         yield JobBar()
         yield Footer()
 

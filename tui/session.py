@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from engine.inputs import InputSpec
     from engine.isolated import IsolatedReport
     from engine.layers import LayerInfo
+    from engine.qparams import QuantParamsReport
     from engine.quant_view import QuantView
     from engine.report import VariantsReport
     from engine.sensitivity import SensitivityReport
@@ -410,3 +411,48 @@ class Session:
         self.prepare(variant, on_progress, cancel)
         return self._remember(("weight-views", variant), lambda: quant_view.weight_views(
             self.ws, variant, self.opts), cancel)
+    # -- any two variants, the same layer in every variant (issue 13) -----------------------
+
+    def is_int8(self, variant: str) -> bool:
+        """Whether ``variant`` is an int8 variant (built-in or registered at run time)."""
+        return variant in V.names(kind="quantized")
+
+    def error_mode(self, a: str, b: str) -> str:
+        """The comparison's errors: accumulated and isolated when one side is int8 (the
+        isolated error exists only there), else accumulated only."""
+        return "both" if self.is_int8(a) or self.is_int8(b) else "accumulated"
+
+    def compare_errors(self, a: str, b: str, text: str, on_progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> ComparisonReport:
+        """engine.compare.compare_activations of ``a`` and ``b`` with the isolated error of the
+        int8 side too, when there is one (error_mode)."""
+        from engine import compare
+
+        self.input_spec(text, cancel)
+        self.prepare(a, on_progress, cancel)
+        self.prepare(b, on_progress, cancel)
+        error = self.error_mode(a, b)
+        return self._remember(("compare-errors", a, b, text), lambda: compare.compare_activations(
+            self.ws, a, b, self.input_spec(text), self.opts, on_progress=on_progress,
+            cancel=cancel, error=error), cancel)
+
+    def known_compare_errors(self, a: str, b: str, text: str) -> ComparisonReport | None:
+        return self._known(("compare-errors", a, b, text))  # type: ignore[return-value]
+
+    def qparams(self, variant: str, text: str, on_progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> QuantParamsReport:
+        """engine.qparams.activation_qparams of int8 ``variant`` on input ``text``."""
+        from engine import qparams
+
+        self.input_spec(text, cancel)
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("qparams", variant, text), lambda: qparams.activation_qparams(
+            self.ws, variant, self.input_spec(text), self.opts, on_progress, cancel), cancel)
+
+    def known_qparams(self, variant: str, text: str) -> QuantParamsReport | None:
+        return self._known(("qparams", variant, text))  # type: ignore[return-value]
+
+    def capturable_variants(self) -> tuple[str, ...]:
+        """The session's variants whose activations can be captured (tflite's cannot)."""
+        can = V.names(capture=True)
+        return tuple(v for v in self.variants if v in can)
