@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Static, Tree
 
 from engine import format as fmt
@@ -42,7 +43,7 @@ from tui.widgets.quant_hist import (
     channel_strip_text,
     overlay_text,
 )
-from tui.widgets.table import R8Table
+from tui.widgets.side_table import SideTable
 
 if TYPE_CHECKING:
     from engine.isolated import IsolatedReport
@@ -170,6 +171,7 @@ class ModelPane(Pane):
         self.layer_infos: tuple[Any, ...] = ()
         self.metric_index = 0
         self.last_layer: LayerInfo | None = None
+        self._info_cache: dict[str, Content] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -178,7 +180,7 @@ class ModelPane(Pane):
             with Vertical(id="layer-side"):
                 yield Static("loading the layer map…", id="layer-info")
                 yield ChartView(id="layer-hist")
-                yield R8Table("layer-stats", id="layer-stats")
+                yield SideTable("layer-stats", id="layer-stats")
 
     @property
     def layer_tree(self) -> LayerTree:
@@ -193,8 +195,8 @@ class ModelPane(Pane):
         return self.query_one(ChartView)
 
     @property
-    def stats(self) -> R8Table:
-        return self.query_one("#layer-stats", R8Table)
+    def stats(self) -> SideTable:
+        return self.query_one("#layer-stats", SideTable)
 
     @property
     def metric(self) -> M.Metric:
@@ -371,6 +373,14 @@ class ModelPane(Pane):
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         self.show_layer()
 
+    def info_content(self, layer: LayerInfo) -> Content:
+        """The layer's info lines, parsed once per layer (markup parsing is a good part of
+        a layer change otherwise)."""
+        got = self._info_cache.get(layer.name)
+        if got is None:
+            got = self._info_cache[layer.name] = Content.from_markup(layer_info_text(layer))
+        return got
+
     def selected_group(self) -> str | None:
         node = self.layer_tree.cursor_node
         if node is None or node.data is not None or not node.children:
@@ -387,7 +397,7 @@ class ModelPane(Pane):
         if layer is None:
             return
         self.last_layer = layer
-        self.info.update(layer_info_text(layer), layout=False)  # fixed height in app.tcss
+        self.info.update(self.info_content(layer), layout=False)  # fixed height in app.tcss
         session, variant, view = self.r8.session, self.r8.variant, self.r8.view
         if view == "activations":
             acts = session.known_activations(variant, self.r8.input_text)
