@@ -58,6 +58,9 @@ STAT_ROWS = ("count", "min", "max", "mean", "std", "mean_abs", "zeros_fraction",
              "p50", "p95", "p99")
 METRICS = M.METRICS
 """Colour modes of the tree, cycled with c."""
+WIDE = 120
+"""From this terminal width the tree shows every value column of a colour mode (below,
+only the coloured one: the others are rows of the stats table)."""
 WEIGHT_LAYOUT = {"keras": "HWIO"}
 """Weight layout by variant family; every other variant stores conv kernels OIHW."""
 
@@ -365,13 +368,35 @@ class ModelPane(Pane):
         metric, values = cols[0]
         noise, _ = self.noise()
         fmts = {M.SENSITIVITY: fmt.points}
+        if self.r8.size.width < WIDE:
+            cols = cols[:1]  # narrow: the other columns are rows of the stats table
         columns: list[Column] = [(m.column, v, fmts.get(m, fmt.number)) for m, v in cols]
         self.layer_tree.show_layers(self.layer_infos, columns,
                                     M.colours(metric, values, noise), self.legend(values))
 
+    def on_resize(self) -> None:
+        self.show_tree()
+
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         self.show_layer()
+
+    def metric_rows(self, name: str, width: int) -> list[list[Any]]:
+        """The tree's value columns for layer ``name`` as rows of the stats table (``width``
+        cells each), with the sensitivity judged against the noise floor."""
+        rows: list[list[Any]] = []
+        pad = [None] * (width - 2)
+        for m, values in self.columns():
+            v = values.get(name)
+            rows.append([m.name, v, *pad])
+            if m is M.SENSITIVITY and v is not None:
+                noise, per_image = self.noise()
+                verdict = "within noise" if abs(v) <= noise else "beyond noise"
+                rows.append(["noise floor (pts)", noise, *pad])
+                rows.append(["sensitivity vs noise", verdict, *pad])
+                if per_image is not None:
+                    rows.append(["1 image (pts)", per_image, *pad])
+        return rows
 
     def info_content(self, layer: LayerInfo) -> Content:
         """The layer's info lines, parsed once per layer (markup parsing is a good part of
@@ -434,7 +459,7 @@ class ModelPane(Pane):
                 for k, v in (r.quant or {}).items():
                     if isinstance(v, (int, float)):
                         rows.append([f"q.{k}", *(v if x is r else None for x in mine)])
-        self.stats.load(header, rows)
+        self.stats.load(header, rows + self.metric_rows(layer.name, len(header)))
 
     def show_activation(self, layer: LayerInfo, acts: Any) -> None:
         variant, text = self.r8.variant, self.r8.input_text
@@ -460,7 +485,7 @@ class ModelPane(Pane):
             rows.append(["saturated_fraction", s.saturated_fraction])
         if qv is not None:
             rows += quant_rows(qv)
-        self.stats.load(header, rows)
+        self.stats.load(header, rows + self.metric_rows(layer.name, len(header)))
 
     def show_group(self, group: str) -> None:
         """A group row: its layers with the current metric (a bar chart and a table), in
@@ -493,9 +518,18 @@ class ModelPane(Pane):
             self.hist.show(lambda w, h: bars_text(names, counts, w, h,
                                                   f"{group}: parameters by layer",
                                                   "parameters"), "bars")
-        header = ["layer", "kind", "shape", "params", *(m.column for m, _ in cols)]
-        rows = [[x.name, x.kind, shape_text(x.output_shape), x.params,
-                 *(v.get(x.name) for _, v in cols)] for x in layers]
+        if cols:  # the tree already shows shapes: the metric columns get the room
+            header = ["layer", *(m.column for m, _ in cols)]
+            rows = [[x.name, *(v.get(x.name) for _, v in cols)] for x in layers]
+        else:
+            header = ["layer", "kind", "shape", "params"]
+            rows = [[x.name, x.kind, shape_text(x.output_shape), x.params] for x in layers]
+        if cols and cols[0][0] is M.SENSITIVITY:
+            noise, _ = self.noise()
+            header.insert(2, "vs noise")
+            for row in rows:
+                row.insert(2, None if row[1] is None else
+                           ("within" if abs(row[1]) <= noise else "beyond"))
         self.stats.load(header, rows)
 
     def cycle_metric(self) -> None:

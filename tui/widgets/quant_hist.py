@@ -202,8 +202,8 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
 def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int, height: int,
               title: str, unit: str, colours: Sequence[str | None] = (),
               format_value: Callable[[Any], str] = fmt.number) -> Text:
-    """Horizontal bars, one row per label (the first rows that fit), from the smallest
-    value (or 0) to each value."""
+    """Horizontal bars, one row per label (the first rows that fit), from 0 to each value
+    (left of a │ for negative values)."""
     rows = max(1, height - 2)
     label_w = min(max((len(x) for x in labels), default=1), 22)
     shown = [format_value(v) for v in values]
@@ -211,19 +211,26 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
     bar_w = max(1, width - label_w - value_w - 3)
     finite = [v for v in values if v is not None and np.isfinite(v)]
     lo = min(0.0, min(finite, default=0.0))
-    hi = max(finite, default=1.0)
+    hi = max(0.0, max(finite, default=1.0))
     span = (hi - lo) or 1.0
+    zero = int(round(-lo / span * bar_w))  # bars grow from 0: left for negative values
     out = Text(title[:width], style="bold")
     for i, (name, v) in enumerate(zip(labels, values, strict=True)):
         if i >= rows:
             break
         out.append("\n")
         out.append(f"{name[:label_w]:<{label_w}} ")
-        eighths = 0 if v is None or not np.isfinite(v) else int(round((v - lo) / span * bar_w * 8))
-        full, part = divmod(eighths, 8)
         colour = colours[i] if i < len(colours) and colours[i] else FLOAT_STYLE
-        out.append("█" * full + (EIGHTHS[part] if part else ""), colour)
-        out.append(" " * (bar_w - full - (1 if part else 0)) + f" {shown[i]:>{value_w}}")
+        end = zero if v is None or not np.isfinite(v) else int(round((v - lo) / span * bar_w))
+        a, b = min(zero, end), max(zero, end)
+        if a == b and v is not None and np.isfinite(v) and v != 0:
+            b = a + 1  # a value too small for a cell still shows
+        runs = Runs(out)
+        for c in range(bar_w):
+            runs.add("█" if a <= c < b else ("│" if c == zero and lo < 0 else " "),
+                     colour if a <= c < b else "dim")
+        runs.flush()
+        out.append(f" {shown[i]:>{value_w}}")
     out.append("\n")
     more = f" (first {rows} of {len(labels)})" if len(labels) > rows else ""
     out.append(f"x: {unit}{more}"[:width], "dim")

@@ -34,7 +34,10 @@ class SideTable(R8Table):
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False) -> SideTable:
         if layout and self.is_mounted and self.size.area:
-            self._scroll_update(self.virtual_size)  # thumbs follow the new virtual size
+            # what the relayout would have done for this table: column widths may have
+            # changed, so no cell drawn at an older width is kept; the thumbs follow
+            self._clear_caches()
+            self._scroll_update(self.virtual_size)
             layout = False
         super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         return self
