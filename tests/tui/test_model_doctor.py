@@ -148,3 +148,43 @@ async def test_charts_grow_with_the_pane(ws: Workspace) -> None:
         assert pane.hist.size.height >= 18
         assert len(lines) >= pane.hist.size.height - 1  # drawn to the bottom, no empty rows
         assert "x: value · y: count" in screen_text(app)
+
+
+@pytest.mark.slow
+@sync
+async def test_sensitivity_on_the_tree_with_its_noise_floor(ws: Workspace) -> None:
+    """S computes the sensitivity as a job; the tree shows each unit's points gained beside
+    the accumulated and isolated SQNR, coloured against the noise floor."""
+    app = make_app(ws, variants=INT8, subset="first:200")
+    async with app.run_test(size=(140, 44)) as pilot:
+        pane = app.model_pane
+        await _ready(pilot)
+        await pilot.press("v", "S")
+        assert pane.metric is M.SENSITIVITY
+        await wait_until(pilot, lambda: app.session.known_sensitivity("onnx-int8") is not None,
+                         timeout=1800)
+        await wait_idle(pilot)
+        rep = app.session.known_sensitivity("onnx-int8")
+        iso = app.session.known_isolated("onnx-int8", "test:0")
+        assert rep is not None and iso is not None and rep.size == 200
+        tree = pane.layer_tree
+        assert [h for h in ("sens", "acc dB", "iso dB") if h in str(tree.border_title)] == [
+            "sens", "acc dB", "iso dB"]
+        legend = str(tree.border_subtitle)
+        assert f"≤{rep.noise_floor_points:.2f} pts noise" in legend and "1 image = 0.5 pts" in legend
+        iso_by_layer = {n: r.diff.sqnr_db for r in iso.layers for n in r.layers}
+        for row in rep.layers:
+            for name in row.layers:
+                label = tree._layer_nodes[name].label
+                assert fmt.points(row.delta_points) in label.plain, name
+                assert fmt.number(iso_by_layer[name]) in label.plain, name
+                colour = M.sensitivity_colour(row.delta_points, rep.noise_floor_points)
+                assert colour in {str(s.style) for s in label.spans}, name
+        tree.select_layer("conv2d_1")
+        await wait_idle(pilot)
+        rows = {r[0]: r[1] for r in pane.stats.values}
+        conv1 = next(r for r in rep.layers if r.layer == "conv2d_1")
+        assert rows["sensitivity"] == conv1.delta_points
+        verdict = "within" if abs(conv1.delta_points) <= rep.noise_floor_points else "beyond"
+        assert rows["sensitivity vs noise"] == f"{verdict} noise"
+        assert rows["1 image (pts)"] == pytest.approx(0.5)

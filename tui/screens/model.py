@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Static, Tree
 
 from engine import format as fmt
@@ -42,7 +43,7 @@ from tui.widgets.quant_hist import (
     channel_strip_text,
     overlay_text,
 )
-from tui.widgets.table import R8Table
+from tui.widgets.side_table import SideTable
 
 if TYPE_CHECKING:
     from engine.isolated import IsolatedReport
@@ -57,6 +58,9 @@ STAT_ROWS = ("count", "min", "max", "mean", "std", "mean_abs", "zeros_fraction",
              "p50", "p95", "p99")
 METRICS = M.METRICS
 """Colour modes of the tree, cycled with c."""
+WIDE = 120
+"""From this terminal width the tree shows every value column of a colour mode (below,
+only the coloured one: the others are rows of the stats table)."""
 WEIGHT_LAYOUT = {"keras": "HWIO"}
 """Weight layout by variant family; every other variant stores conv kernels OIHW."""
 
@@ -170,6 +174,7 @@ class ModelPane(Pane):
         self.layer_infos: tuple[Any, ...] = ()
         self.metric_index = 0
         self.last_layer: LayerInfo | None = None
+        self._info_cache: dict[str, Content] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -178,7 +183,7 @@ class ModelPane(Pane):
             with Vertical(id="layer-side"):
                 yield Static("loading the layer map…", id="layer-info")
                 yield ChartView(id="layer-hist")
-                yield R8Table("layer-stats", id="layer-stats")
+                yield SideTable("layer-stats", id="layer-stats")
 
     @property
     def layer_tree(self) -> LayerTree:
@@ -193,8 +198,8 @@ class ModelPane(Pane):
         return self.query_one(ChartView)
 
     @property
-    def stats(self) -> R8Table:
-        return self.query_one("#layer-stats", R8Table)
+    def stats(self) -> SideTable:
+        return self.query_one("#layer-stats", SideTable)
 
     @property
     def metric(self) -> M.Metric:
@@ -363,13 +368,43 @@ class ModelPane(Pane):
         metric, values = cols[0]
         noise, _ = self.noise()
         fmts = {M.SENSITIVITY: fmt.points}
+        if self.r8.size.width < WIDE:
+            cols = cols[:1]  # narrow: the other columns are rows of the stats table
         columns: list[Column] = [(m.column, v, fmts.get(m, fmt.number)) for m, v in cols]
         self.layer_tree.show_layers(self.layer_infos, columns,
                                     M.colours(metric, values, noise), self.legend(values))
 
+    def on_resize(self) -> None:
+        self.show_tree()
+
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         self.show_layer()
+
+    def metric_rows(self, name: str, width: int) -> list[list[Any]]:
+        """The tree's value columns for layer ``name`` as rows of the stats table (``width``
+        cells each), with the sensitivity judged against the noise floor."""
+        rows: list[list[Any]] = []
+        pad = [None] * (width - 2)
+        for m, values in self.columns():
+            v = values.get(name)
+            rows.append([m.name, v, *pad])
+            if m is M.SENSITIVITY and v is not None:
+                noise, per_image = self.noise()
+                verdict = "within noise" if abs(v) <= noise else "beyond noise"
+                rows.append(["noise floor (pts)", noise, *pad])
+                rows.append(["sensitivity vs noise", verdict, *pad])
+                if per_image is not None:
+                    rows.append(["1 image (pts)", per_image, *pad])
+        return rows
+
+    def info_content(self, layer: LayerInfo) -> Content:
+        """The layer's info lines, parsed once per layer (markup parsing is a good part of
+        a layer change otherwise)."""
+        got = self._info_cache.get(layer.name)
+        if got is None:
+            got = self._info_cache[layer.name] = Content.from_markup(layer_info_text(layer))
+        return got
 
     def selected_group(self) -> str | None:
         node = self.layer_tree.cursor_node
@@ -387,7 +422,7 @@ class ModelPane(Pane):
         if layer is None:
             return
         self.last_layer = layer
-        self.info.update(layer_info_text(layer), layout=False)  # fixed height in app.tcss
+        self.info.update(self.info_content(layer), layout=False)  # fixed height in app.tcss
         session, variant, view = self.r8.session, self.r8.variant, self.r8.view
         if view == "activations":
             acts = session.known_activations(variant, self.r8.input_text)
@@ -424,7 +459,7 @@ class ModelPane(Pane):
                 for k, v in (r.quant or {}).items():
                     if isinstance(v, (int, float)):
                         rows.append([f"q.{k}", *(v if x is r else None for x in mine)])
-        self.stats.load(header, rows)
+        self.stats.load(header, rows + self.metric_rows(layer.name, len(header)))
 
     def show_activation(self, layer: LayerInfo, acts: Any) -> None:
         variant, text = self.r8.variant, self.r8.input_text
@@ -450,7 +485,7 @@ class ModelPane(Pane):
             rows.append(["saturated_fraction", s.saturated_fraction])
         if qv is not None:
             rows += quant_rows(qv)
-        self.stats.load(header, rows)
+        self.stats.load(header, rows + self.metric_rows(layer.name, len(header)))
 
     def show_group(self, group: str) -> None:
         """A group row: its layers with the current metric (a bar chart and a table), in
@@ -483,9 +518,18 @@ class ModelPane(Pane):
             self.hist.show(lambda w, h: bars_text(names, counts, w, h,
                                                   f"{group}: parameters by layer",
                                                   "parameters"), "bars")
-        header = ["layer", "kind", "shape", "params", *(m.column for m, _ in cols)]
-        rows = [[x.name, x.kind, shape_text(x.output_shape), x.params,
-                 *(v.get(x.name) for _, v in cols)] for x in layers]
+        if cols:  # the tree already shows shapes: the metric columns get the room
+            header = ["layer", *(m.column for m, _ in cols)]
+            rows = [[x.name, *(v.get(x.name) for _, v in cols)] for x in layers]
+        else:
+            header = ["layer", "kind", "shape", "params"]
+            rows = [[x.name, x.kind, shape_text(x.output_shape), x.params] for x in layers]
+        if cols and cols[0][0] is M.SENSITIVITY:
+            noise, _ = self.noise()
+            header.insert(2, "vs noise")
+            for row in rows:
+                row.insert(2, None if row[1] is None else
+                           ("within" if abs(row[1]) <= noise else "beyond"))
         self.stats.load(header, rows)
 
     def cycle_metric(self) -> None:

@@ -21,7 +21,7 @@ SHORT_KIND = {
 NAME_WIDTH = 21
 KIND_WIDTH = 10
 SHAPE_WIDTH = 9
-VALUE_WIDTH = 8
+VALUE_WIDTH = 7
 """Width of a metric value column (engine.format.number: 4 significant digits)."""
 CHROME = 2 + 1 + 4
 """Tree width beyond the widest label: border, scrollbar, two levels of guides."""

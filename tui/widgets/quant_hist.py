@@ -38,6 +38,27 @@ class Marker:
     style: str
 
 
+class Runs:
+    """Builds a Text one cell at a time, one span per run of equal style (a chart row is a
+    few runs, not a span per cell: what makes it cheap to render)."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+        self.chars: list[str] = []
+        self.style = ""
+
+    def add(self, chars: str, style: str = "") -> None:
+        if style != self.style:
+            self.flush()
+            self.style = style
+        self.chars.append(chars)
+
+    def flush(self) -> None:
+        if self.chars:
+            self.text.append("".join(self.chars), self.style or None)
+            self.chars = []
+
+
 def axis_number(x: float) -> str:
     """An axis label that fits Y_AXIS - 1 columns: fewer digits, never a cut number."""
     text = fmt.number(float(x))
@@ -76,8 +97,10 @@ def _axis_labels(cols: int, lo: float, hi: float, markers: Sequence[Marker],
     if name:
         put(name, (cols - len(name)) // 2, "dim")
     out = Text()
+    runs = Runs(out)
     for ch, st in zip(row, styles, strict=True):
-        out.append(ch, st)
+        runs.add(ch, st)
+    runs.flush()
     return out
 
 
@@ -94,29 +117,36 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
         hi = lo + 1.0
     binned = [_column_counts(c, edges, lo, hi, cols) for c, _ in series]
     top = max((float(b.max()) for b in binned), default=0.0) or 1.0
-    heights = [b / top * rows * 8 for b in binned]  # in eighths of a row
+    # eighths of each cell filled, per series: (series, rows, cols), top row first
+    below = (rows - 1 - np.arange(rows))[:, None] * 8
+    fills = [np.clip(np.rint(b / top * rows * 8)[None, :] - below, 0, 8).astype(int).tolist()
+             for b in binned]
     marker_cols = {int((m.value - lo) / (hi - lo) * (cols - 1)): m for m in markers
                    if lo <= m.value <= hi}
     out = Text(title[:width], style="bold")
     out.append("\n")
+    two = len(fills) > 1
     for r in range(rows):
-        level = (rows - 1 - r) * 8  # eighths below this row
         label = axis_number(top) if r == 0 else ("0" if r == rows - 1 else
                                                  (y_label[:Y_AXIS - 1] if r == 1 else ""))
         out.append(f"{label:>{Y_AXIS - 1}}│", "dim")
+        runs = Runs(out)
+        f0 = fills[0][r] if fills else [0] * cols
+        f1 = fills[1][r] if two else [0] * cols
         for c in range(cols):
-            fills = [min(8, max(0, int(round(h[c] - level)))) for h in heights]
-            if len(fills) > 1 and fills[0] and fills[1]:
-                out.append(EIGHTHS[max(fills)], BOTH_STYLE if fills[0] == fills[1] else
-                           (FLOAT_STYLE if fills[0] > fills[1] else INT8_STYLE))
-            elif fills and fills[0]:
-                out.append(EIGHTHS[fills[0]], series[0][1])
-            elif len(fills) > 1 and fills[1]:
-                out.append(EIGHTHS[fills[1]], series[1][1])
+            a, b = f0[c], f1[c]
+            if a and b:
+                runs.add(EIGHTHS[max(a, b)], BOTH_STYLE if a == b else
+                         (FLOAT_STYLE if a > b else INT8_STYLE))
+            elif a:
+                runs.add(EIGHTHS[a], series[0][1])
+            elif b:
+                runs.add(EIGHTHS[b], series[1][1])
             elif c in marker_cols:
-                out.append("│", marker_cols[c].style)
+                runs.add("│", marker_cols[c].style)
             else:
-                out.append(" ")
+                runs.add(" ")
+        runs.flush()
         out.append("\n")
     out.append(" " * (Y_AXIS - 1) + "└", "dim")
     out.append("─" * cols + "\n", "dim")
@@ -149,15 +179,17 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
     for r in range(rows):
         label = axis_number(hi) if r == 0 else (axis_number(lo) if r == rows - 1 else "")
         out.append(f"{label:>{Y_AXIS - 1}}│", "dim")
+        runs = Runs(out)
         for g in groups:
             fmin, fmax = float(g[:, 0].min()), float(g[:, 1].max())
             rmin, rmax = float(g[:, 2].min()), float(g[:, 3].max())
             if row_of(fmax) <= r <= row_of(fmin):
-                out.append("█", FLOAT_STYLE)
+                runs.add("█", FLOAT_STYLE)
             elif r in (row_of(rmax), row_of(rmin)):
-                out.append("─", CLIP_STYLE)
+                runs.add("─", CLIP_STYLE)
             else:
-                out.append(" ")
+                runs.add(" ")
+        runs.flush()
         out.append("\n")
     out.append(" " * (Y_AXIS - 1) + "└" + "─" * len(groups) + "\n", "dim")
     out.append(" " * Y_AXIS + f"channel 0..{n - 1}" + (f" ({per_col} per column)"
@@ -170,8 +202,8 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
 def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int, height: int,
               title: str, unit: str, colours: Sequence[str | None] = (),
               format_value: Callable[[Any], str] = fmt.number) -> Text:
-    """Horizontal bars, one row per label (the first rows that fit), from the smallest
-    value (or 0) to each value."""
+    """Horizontal bars, one row per label (the first rows that fit), from 0 to each value
+    (left of a │ for negative values)."""
     rows = max(1, height - 2)
     label_w = min(max((len(x) for x in labels), default=1), 22)
     shown = [format_value(v) for v in values]
@@ -179,19 +211,26 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
     bar_w = max(1, width - label_w - value_w - 3)
     finite = [v for v in values if v is not None and np.isfinite(v)]
     lo = min(0.0, min(finite, default=0.0))
-    hi = max(finite, default=1.0)
+    hi = max(0.0, max(finite, default=1.0))
     span = (hi - lo) or 1.0
+    zero = int(round(-lo / span * bar_w))  # bars grow from 0: left for negative values
     out = Text(title[:width], style="bold")
     for i, (name, v) in enumerate(zip(labels, values, strict=True)):
         if i >= rows:
             break
         out.append("\n")
         out.append(f"{name[:label_w]:<{label_w}} ")
-        eighths = 0 if v is None or not np.isfinite(v) else int(round((v - lo) / span * bar_w * 8))
-        full, part = divmod(eighths, 8)
         colour = colours[i] if i < len(colours) and colours[i] else FLOAT_STYLE
-        out.append("█" * full + (EIGHTHS[part] if part else ""), colour)
-        out.append(" " * (bar_w - full - (1 if part else 0)) + f" {shown[i]:>{value_w}}")
+        end = zero if v is None or not np.isfinite(v) else int(round((v - lo) / span * bar_w))
+        a, b = min(zero, end), max(zero, end)
+        if a == b and v is not None and np.isfinite(v) and v != 0:
+            b = a + 1  # a value too small for a cell still shows
+        runs = Runs(out)
+        for c in range(bar_w):
+            runs.add("█" if a <= c < b else ("│" if c == zero and lo < 0 else " "),
+                     colour if a <= c < b else "dim")
+        runs.flush()
+        out.append(f" {shown[i]:>{value_w}}")
     out.append("\n")
     more = f" (first {rows} of {len(labels)})" if len(labels) > rows else ""
     out.append(f"x: {unit}{more}"[:width], "dim")

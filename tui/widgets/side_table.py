@@ -1,0 +1,84 @@
+"""A table for panes redrawn on every key: no screen relayout, and one-line cells drawn
+without Rich's general layout engine.
+
+A DataTable asks the whole screen for a new layout whenever its virtual size changes (new
+rows or wider columns) and whenever a scrollbar appears or goes. Its own region comes from
+CSS (fractions of its pane), not from its content, so for this table that relayout is work
+without effect: here it becomes a scrollbar update and a repaint. Scrollbars are fixed in
+CSS (overflow: scroll) so that none appears or goes.
+
+Each DataTable cell is rendered through ``console.render_lines`` (padding, wrapping,
+cropping): about a millisecond a cell, most of a layer change. A one-line text cell is the
+text's own segments, cut to the column (with …) and padded to its width, which is what that
+engine produces for it; anything else still goes through DataTable. Measured in
+benchmarks/bench_tui.py (another layer through Pilot).
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Region
+
+from tui.widgets.table import R8Table
+
+
+class SideTable(R8Table):
+    """R8Table sized by CSS only: content changes repaint it without a screen relayout."""
+
+    DEFAULT_CSS = """
+    SideTable { overflow-x: scroll; overflow-y: scroll; scrollbar-size-horizontal: 1; }
+    """
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> SideTable:
+        if layout and self.is_mounted and self.size.area:
+            # what the relayout would have done for this table: column widths may have
+            # changed, so no cell drawn at an older width is kept; the thumbs follow
+            self._clear_caches()
+            self._scroll_update(self.virtual_size)
+            layout = False
+        super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        return self
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
+               self._update_count, self._pseudo_class_state)
+        cached = self._cell_render_cache.get(key)
+        if cached is not None:
+            return cached
+        cell = self._get_row_renderables(row_index).cells[column_index]
+        row = self.rows.get(row_key) if row_key is not None else None
+        if row is None or row.height != 1 or not isinstance(cell, Text) or "\n" in cell.plain:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor,
+                                        hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + \
+            component_style
+        pad = self.cell_padding
+        inner = max(0, width - 2 * pad)
+        text = cell
+        if text.cell_len > inner:
+            text = text.copy()
+            text.truncate(inner, overflow="ellipsis")
+        room = inner - text.cell_len
+        left = room if text.justify == "right" else (room // 2 if text.justify == "center"
+                                                    else 0)
+        segments = [Segment(" " * (pad + left), text.style if isinstance(text.style, Style)
+                            else None)] if pad + left else []
+        segments += list(text.render(self.app.console, end=""))
+        if room - left + pad:
+            segments.append(Segment(" " * (room - left + pad)))
+        line = list(Segment.apply_style(segments, pre, post_style))
+        lines = [line]
+        self._cell_render_cache[key] = lines
+        return lines
