@@ -117,13 +117,13 @@ def short(name: str, width: int) -> str:
 def histogram_grid(hists: dict[str, tuple[np.ndarray, np.ndarray]], width: int) -> Text:
     """The variants' small histograms side by side, wrapped to ``width`` columns."""
     if not hists:
-        return Text("no histogram yet")
+        return Text("no histogram yet", no_wrap=True)
     binned, lo, hi = common_histograms(hists)
     cell = HIST_BINS + 2
     per_line = max(1, width // cell)
     names = list(binned)
-    out = Text(f"activation histograms, log count, common x range "
-               f"[{fmt.number(lo)}, {fmt.number(hi)}]", style="dim")
+    out = Text(f"histograms (log count) on one x range [{fmt.number(lo)}, {fmt.number(hi)}]",
+               style="dim", no_wrap=True, overflow="ellipsis")
     for start in range(0, len(names), per_line):
         group = names[start:start + per_line]
         out.append("\n" + "".join(short(n, cell - 1).ljust(cell) for n in group), style="bold")
