@@ -36,13 +36,16 @@ def test_layers_a_against_b(ws: Workspace, snap_compare, size: tuple[int, int]) 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_every_variant(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
+        # the view follows the Model screen's layer: let that screen settle on its first one
+        await wait_until(pilot, lambda: pilot.app.model_pane.last_layer)  # type: ignore[attr-defined]
         await pilot.press("5")
         pane = pilot.app.query_one(EveryVariantPane)
         await wait_until(pilot, lambda: pane.layer_list.values and all(
             pane.is_loaded(v, "test:0") for v in VARIANTS))
         await wait_idle(pilot)
         await pilot.press(*["right_square_bracket"] * 5)  # activation_1
-        await pilot.pause()
+        await wait_idle(pilot)
+        await pilot.pause(0.2)
 
     assert snap_compare(make_app(ws, variants=VARIANTS), terminal_size=size,
                         run_before=run_before)
