@@ -155,4 +155,4 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
         assert act_rows["scale"][2] > 0 and act_rows["scale"][1] is None
         text = screen_text(app)
         assert "in every variant · input test:0 (1 image)" in text
-        assert "activation histograms" in text
+        assert "histograms (log count) on one x range" in text

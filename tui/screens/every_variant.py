@@ -30,15 +30,20 @@ from tui.widgets.table import R8Table
 if TYPE_CHECKING:
     from tui.session import Session
 
-STAT_ROWS = ("SQNR dB", "cosine", "mean", "std", "min", "max", "zeros", "scale", "zero point",
-             "levels used", "clipped")
-"""Rows of the table, one column per variant."""
+STAT_ROWS = ("SQNR dB", "cosine", "scale", "zero point", "levels used", "clipped", "mean", "std",
+             "min", "max", "zeros")
+"""Rows of the table, one column per variant (what quantization did first: at 80x24 the
+statistics below may be cut)."""
 SPARK = " ▁▂▃▄▅▆▇█"
 """Block characters of the histograms, from empty to full (8 levels a row)."""
 HIST_BINS = 12
 """Columns of each variant's histogram."""
 HIST_ROWS = 3
 """Text rows of each variant's histogram (3 x 8 levels)."""
+STAT_WIDTH = 12
+"""Characters of the stat column (with its gap)."""
+COLUMN_WIDTH = 10
+"""Characters of a variant column."""
 STAGE_PREFIX = "every-variant:"
 """Job stage of one variant's results (one stage each: they load side by side)."""
 
@@ -75,10 +80,10 @@ def variant_column(session: Session, variant: str, text: str, layer: str) -> lis
     qrep = session.known_qparams(variant, text)
     q = next((x for x in qrep.layers if x.name == layer), None) if qrep else None
     return [diff.sqnr_db if diff else None, diff.cosine if diff else None,
-            st.mean if st else None, st.std if st else None, st.min if st else None,
-            st.max if st else None, st.zeros_fraction if st else None,
             q.scale if q else None, q.zero_point if q else None,
-            f"{q.levels_used}/{q.levels}" if q else None, q.clipped if q else None]
+            f"{q.levels_used}/{q.levels}" if q else None, q.clipped if q else None,
+            st.mean if st else None, st.std if st else None, st.min if st else None,
+            st.max if st else None, st.zeros_fraction if st else None]
 
 
 def common_histograms(hists: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -117,13 +122,13 @@ def short(name: str, width: int) -> str:
 def histogram_grid(hists: dict[str, tuple[np.ndarray, np.ndarray]], width: int) -> Text:
     """The variants' small histograms side by side, wrapped to ``width`` columns."""
     if not hists:
-        return Text("no histogram yet")
+        return Text("no histogram yet", no_wrap=True)
     binned, lo, hi = common_histograms(hists)
     cell = HIST_BINS + 2
     per_line = max(1, width // cell)
     names = list(binned)
-    out = Text(f"activation histograms, log count, common x range "
-               f"[{fmt.number(lo)}, {fmt.number(hi)}]", style="dim")
+    out = Text(f"histograms (log count) on one x range [{fmt.number(lo)}, {fmt.number(hi)}]",
+               style="dim", no_wrap=True, overflow="ellipsis")
     for start in range(0, len(names), per_line):
         group = names[start:start + per_line]
         out.append("\n" + "".join(short(n, cell - 1).ljust(cell) for n in group), style="bold")
@@ -139,6 +144,8 @@ class EveryVariantPane(Pane):
     BINDINGS = [
         Binding("left_square_bracket", "step_layer(-1)", "Prev layer"),
         Binding("right_square_bracket", "step_layer(1)", "Next layer"),
+        Binding("less_than_sign,comma", "page(-1)", "Previous variants", show=False),
+        Binding("greater_than_sign,full_stop", "page(1)", "More variants"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -147,6 +154,8 @@ class EveryVariantPane(Pane):
         """The layer shown."""
         self._synced: object = None
         """The Model screen's layer this view last followed."""
+        self.first_column = 0
+        """Index of the first variant after the baseline shown (paging when they do not fit)."""
         self.failed: dict[str, str] = {}
         """Variant -> why its job failed (kept until a retry; r retries)."""
 
@@ -156,7 +165,8 @@ class EveryVariantPane(Pane):
             yield R8Table("every-variant-layers", id="every-layers", title="layers")
             with Vertical(id="every-side"):
                 yield Static("", id="every-title")
-                yield R8Table("every-variant", id="every-table")
+                yield Static("", id="every-grid")
+                yield R8Table("every-variant", id="every-table")  # hidden: what e exports
                 yield Static("", id="every-hists")
 
     @property
@@ -166,6 +176,10 @@ class EveryVariantPane(Pane):
     @property
     def table(self) -> R8Table:
         return self.query_one("#every-table", R8Table)
+
+    @property
+    def grid(self) -> Static:
+        return self.query_one("#every-grid", Static)
 
     @property
     def hists(self) -> Static:
@@ -263,6 +277,7 @@ class EveryVariantPane(Pane):
         columns = [variant_column(session, v, text, layer) for v in variants]
         rows = [[stat, *(col[i] for col in columns)] for i, stat in enumerate(STAT_ROWS)]
         self.table.load(["stat", *variants], rows)
+        self.show_grid(variants, rows)
         mean_row = STAT_ROWS.index("mean")
         absent = [v for v, col in zip(variants, columns, strict=True)
                   if session.known_activations(v, text) is not None and col[mean_row] is None]
@@ -283,14 +298,52 @@ class EveryVariantPane(Pane):
         if skipped:
             parts.append(f"{', '.join(skipped)}: tensors not capturable")
         self.title.update(parts[0] + "  [dim]\\[ ] or the list: another layer[/]\n"
-                          + " · ".join(parts[1:]))
+                          + " · ".join(parts[1:]), layout=False)  # fixed height in app.tcss
         hists = {}
         for v in variants:
             s = (session.known_activations(v, text) or {}).get(layer)
             if s is not None and len(s.histogram.edges) > 1:
                 hists[v] = (s.histogram.counts, s.histogram.edges)
         width = self.hists.content_size.width or 56
+        if self.hists.size.width == 0:  # not laid out yet: the pane's width less the list
+            width = max(HIST_BINS, self.size.width - 28)
         self.hists.update(histogram_grid(hists, width), layout=False)
 
     def on_resize(self) -> None:
         self.show_layer()
+
+    def table_in_view(self) -> R8Table | None:
+        """e exports every variant's column of the layer shown (all of them, not one page)."""
+        return self.table if self.table.values else None
+
+    def fitting_columns(self) -> int:
+        """How many variant columns fit beside the stat column."""
+        width = self.grid.content_size.width or 56
+        return max(1, (width - STAT_WIDTH) // (COLUMN_WIDTH + 1))
+
+    def action_page(self, step: int) -> None:
+        others = len(self.shown_variants()) - 1
+        fit = max(1, self.fitting_columns() - 1)
+        self.first_column = min(max(0, self.first_column + step * fit), max(0, others - fit))
+        self.show_layer()
+
+    def show_grid(self, variants: tuple[str, ...], rows: list[list[Any]]) -> None:
+        """The table on screen: the baseline and the page of other variants that fits, drawn
+        as one Rich table (a layer change redraws one widget, no relayout)."""
+        fit = self.fitting_columns()
+        others = list(range(1, len(variants)))
+        self.first_column = min(self.first_column, max(0, len(others) - (fit - 1)))
+        shown = [0, *others[self.first_column:self.first_column + fit - 1]]
+        # plain fixed-width text: a Rich Table of the same cells takes ~50 ms to draw here
+        grid = Text(no_wrap=True, overflow="ellipsis")
+        grid.append("stat".ljust(STAT_WIDTH)
+                    + " ".join(short(variants[i], COLUMN_WIDTH).rjust(COLUMN_WIDTH)
+                               for i in shown), style="bold")
+        for row in rows:
+            grid.append("\n" + str(row[0]).ljust(STAT_WIDTH)
+                        + " ".join(fmt.number(row[i + 1]).rjust(COLUMN_WIDTH) for i in shown))
+        hidden = len(variants) - len(shown)
+        title = f"{len(shown)} of {len(variants)} variants: . and , page" if hidden else None
+        if self.grid.border_title != title:
+            self.grid.border_title = title
+        self.grid.update(grid, layout=False)

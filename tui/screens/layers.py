@@ -66,6 +66,8 @@ class LayersPane(Pane):
         """A picked by the user (None: the float baseline)."""
         self.chosen_b: str | None = None
         """B picked by the user (None: follows the app's variant)."""
+        self._shown: dict[str, object] = {}
+        """Table -> the result it shows: an unchanged result is not loaded again."""
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -157,7 +159,8 @@ class LayersPane(Pane):
     def show(self) -> None:
         session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
         acts = session.known_activations(variant, text)
-        if acts is not None:
+        if acts is not None and self._shown.get("acts") is not acts:
+            self._shown["acts"] = acts
             self.acts_table.border_title = f"{variant} activations on {text}"
             self.acts_table.load(["layer", "shape", "mean", "std", "min", "max", "zeros",
                                   "saturated"], activation_rows(acts))
@@ -167,6 +170,9 @@ class LayersPane(Pane):
         session, text = self.r8.session, self.r8.input_text
         a, b = self.pair()
         rep = session.known_compare_errors(a, b, text)
+        if rep is not None and self._shown.get("compare") is rep:
+            return
+        self._shown["compare"] = rep
         if rep is None:
             self.title.update(f"[b]A[/] {a} vs [b]B[/] {b} on {text}: comparing…  "
                               "(a/b pick A/B, s swaps)")
