@@ -16,10 +16,12 @@ from textual.message import Message
 from engine.types import ProgressFn
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from engine.compare import ComparisonReport
     from engine.layers import LayerInfo
     from engine.report import VariantsReport
-    from tui.session import ActivationsByLayer, InputPredictions, WeightsByLayer
+    from tui.session import ActivationsByLayer, FlipDetail, InputPredictions, WeightsByLayer
 
 
 class StageProgress(Message):
@@ -127,3 +129,22 @@ class StageFailed(Message, bubble=False):
         """One-line description (an R8Error's message as is)."""
         self.cancelled = cancelled
         """True when the user cancelled it (Escape)."""
+
+
+class AccuracyLoaded(ReportLoaded):
+    """The variants report and every variant's probabilities on the whole test set."""
+
+    def __init__(self, subset: str, report: VariantsReport, labels: dict[int, int],
+                 probs: dict[str, np.ndarray], rows: dict[int, int]) -> None:
+        super().__init__(subset, report, labels)
+        self.probs = probs
+        """Variant -> (N, 10) probabilities, rows as the test set."""
+        self.rows = rows
+        """Official test index -> row of ``probs``."""
+
+
+class FlipDetailLoaded(JobResult):
+    def __init__(self, detail: FlipDetail) -> None:
+        super().__init__((detail.variant, detail.input, detail.pinned))
+        self.detail = detail
+        """One flipped image against the pinned one, layer by layer."""

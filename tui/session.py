@@ -50,6 +50,8 @@ DEFAULT_INPUT = "test:0"
 """The first input shown."""
 DEFAULT_SUBSET = "all"
 """The data set of the Accuracy and Input screens."""
+SET_KINDS = ("batch", "indices", "flipped")
+"""Inputs of several images: n/p walk their images, the input itself stays."""
 
 
 @dataclass(frozen=True)
@@ -283,8 +285,12 @@ class Session:
         if kind == "class":
             name, _, n = arg.partition(":")
             return f"class:{name}:{max(0, int(n or 0) + step)}"
-        raise UsageError(f"cannot step from input {text!r}; use test:INDEX, class:NAME:N or "
-                         "random:SEED")
+        if kind in SET_KINDS:  # a set stays the input; the step walks its images
+            n_images = len(self.input_spec(text))
+            self._set_positions[text] = (self.set_position(text) + step) % max(1, n_images)
+            return text
+        raise UsageError(f"cannot step from input {text!r}; use test:INDEX, class:NAME:N, "
+                         "random:SEED or a set (batch:, indices:, flipped:)")
 
     def test_predictions(self, variant: str, on_progress: ProgressFn | None = None,
                          cancel: threading.Event | None = None) -> np.ndarray:
@@ -456,3 +462,68 @@ class Session:
         """The session's variants whose activations can be captured (tflite's cannot)."""
         can = V.names(capture=True)
         return tuple(v for v in self.variants if v in can)
+    # -- sets of images, flipped images, the pinned typical image ---------------------------
+
+    @cached_property
+    def _set_positions(self) -> dict[str, int]:
+        return {}
+
+    def set_position(self, text: str) -> int:
+        """Which image of input ``text`` the Input screen shows (0 unless n/p walked a set)."""
+        return self._set_positions.get(text, 0)
+
+    @cached_property
+    def _pinned(self) -> list[str]:
+        return [DEFAULT_INPUT]
+
+    @property
+    def pinned_input(self) -> str:
+        """The typical image that a flipped image's layer-by-layer error is set against."""
+        return self._pinned[0]
+
+    def pin_input(self, text: str) -> None:
+        """Pin the single-image input ``text`` (``test:N``, ``random:SEED``) as typical."""
+        self._pinned[0] = text
+
+    def all_test_probs(self, on_progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> dict[str, np.ndarray]:
+        """Variant -> (N, 10) probabilities on the whole test set, for every variant."""
+        return {v: self.test_predictions(v, on_progress, cancel) for v in self.variants}
+
+    def flip_detail(self, variant: str, text: str, on_progress: ProgressFn | None = None,
+                    cancel: threading.Event | None = None) -> FlipDetail:
+        """Input ``text`` and the pinned image, each compared layer by layer: float against
+        ``variant`` (the float variant of its framework)."""
+        reference = float_reference(variant)
+        pinned = self.pinned_input
+        spec = self.input_spec(text, cancel)
+        return FlipDetail(variant, reference, text, pinned, np.asarray(spec.images[0]),
+                          self.compare(reference, variant, text, on_progress, cancel),
+                          self.compare(reference, variant, pinned, on_progress, cancel))
+
+
+def float_reference(variant: str) -> str:
+    """The float variant a quantized one is compared with: the same framework's."""
+    family = variant.split("-", 1)[0]
+    return family if family in V.FLOAT_VARIANTS else V.BASELINE
+
+
+@dataclass(frozen=True)
+class FlipDetail:
+    """One image's layer-by-layer error (float against an int8 variant) and the pinned
+    typical image's, on the same pair."""
+
+    variant: str
+    """The int8 (or other) variant compared."""
+    reference: str
+    """The float variant it is compared with."""
+    input: str
+    """The image, e.g. ``test:1234``."""
+    pinned: str
+    """The pinned typical image."""
+    image: np.ndarray
+    """(32, 32, 3) pixels of ``input``."""
+    this: ComparisonReport
+    """``reference`` against ``variant`` on ``input``."""
+    typical: ComparisonReport
+    """The same on ``pinned``."""

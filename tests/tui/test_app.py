@@ -206,7 +206,9 @@ async def test_accuracy_flipped_image_opens_on_input_screen(ws: Workspace) -> No
         flipped.focus()
         await pilot.pause()
         assert app.focused is flipped
-        await pilot.press("enter")
+        await pilot.press("enter")  # the flipped image, layer by layer; o: the Input screen
+        await wait_until(pilot, lambda: app.screen.query("#flip-layers"))
+        await pilot.press("o")
         await pilot.pause()
         assert app.tabs.active == "input" and app.input_text == f"test:{index}"
         await wait_idle(pilot)

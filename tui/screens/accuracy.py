@@ -7,16 +7,28 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from engine import format as fmt
 from engine.types import CLASS_NAMES, ProgressFn
-from tui.messages import ReportLoaded
+from tui.messages import AccuracyLoaded
 from tui.screens.base import Pane, pct
+from tui.screens.flipped import (
+    FLIP_HEADER,
+    FlipFilter,
+    FlipScreen,
+    flip_rows,
+    flipped_indices,
+    next_filter,
+)
 from tui.widgets.table import R8Table
 
 if TYPE_CHECKING:
+    import numpy as np
+    from textual.events import Resize
+
     from engine.report import VariantsReport
 
 BAR_WIDTH = 8
@@ -50,35 +62,61 @@ def confusion_rows(rep: Any, variant: str) -> list[list[Any]]:
     return [[name, *acc.confusion[i]] for i, name in enumerate(CLASS_NAMES)]
 
 
-def flipped_rows(row: Any, labels: dict[int, int]) -> list[list[Any]]:
-    out: list[list[Any]] = []
-    for kind, indices in (("lost", row.float_right_variant_wrong),
-                          ("gained", row.float_wrong_variant_right)):
-        for idx in indices:
-            label = labels.get(int(idx), -1)
-            out.append([int(idx), kind, CLASS_NAMES[label] if label >= 0 else "-"])
-    return out
+PANELS = ("flipped", "per-class", "confusion")
+"""The panels under the variants table; a narrow screen shows one at a time (d steps), a
+wide one the browser and one of the others."""
+WIDE = (120, 32)
+"""From this size (columns, rows) the browser shows beside per-class or confusion."""
+RIGHT_WIDTH = {"per-class": 44, "confusion": 74}
+"""Columns of the panel beside the browser on a wide screen."""
+
+
+class Zoomable(Vertical):
+    """A panel that z brings up full-screen (Textual's maximize; Escape restores it)."""
+
+    ALLOW_MAXIMIZE = True
 
 
 class AccuracyPane(Pane):
-    """Variants table; per-class bars | confusion matrix and flipped images of the selection."""
+    """Variants table; under it the flipped-image browser, per-class bars and the confusion
+    matrix of the selected variant (side by side when wide, one at a time when narrow)."""
+
+    BINDINGS = [
+        Binding("d", "next_panel", "Panel"),
+        Binding("z", "zoom", "Full screen"),
+        Binding("f", "filter('change')", "Lost/gained", show=False),  # named on the filter line
+        Binding("c", "filter('label')", "Class filter", show=False),
+        Binding("b", "filter('not_in')", "Not flipped in", show=False),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report: VariantsReport | None = None
         self.labels: dict[int, int] = {}
+        self.probs: dict[str, np.ndarray] = {}
+        self.rows: dict[int, int] = {}
+        self.variant: str | None = None
+        """The variant whose panels are shown (the variants table's cursor)."""
+        self.panel = PANELS[0]
+        """The panel a narrow screen shows."""
+        self.filter = FlipFilter()
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
         yield Static("", id="accuracy-title")
+        yield Static("", id="accuracy-notes")
         yield R8Table("variants", id="accuracy-variants")
         with Horizontal(id="accuracy-bottom"):
-            yield R8Table("per-class", id="accuracy-per-class", title="per class")
-            with Vertical(id="accuracy-right"):
-                yield R8Table("confusion", id="accuracy-confusion",
-                              title="confusion (rows true)")
+            with Zoomable(id="accuracy-flips"):
+                yield Static("", id="accuracy-filter")
                 yield R8Table("flipped", id="accuracy-flipped",
                               title="flipped vs float (Enter opens)")
+            with Vertical(id="accuracy-right"):
+                with Zoomable(id="accuracy-per-class-box"):
+                    yield R8Table("per-class", id="accuracy-per-class", title="per class")
+                with Zoomable(id="accuracy-confusion-box"):
+                    yield R8Table("confusion", id="accuracy-confusion",
+                                  title="confusion (rows true)")
 
     @property
     def variants_table(self) -> R8Table:
@@ -88,7 +126,61 @@ class AccuracyPane(Pane):
     def flipped_table(self) -> R8Table:
         return self.query_one("#accuracy-flipped", R8Table)
 
+    @property
+    def per_class_table(self) -> R8Table:
+        return self.query_one("#accuracy-per-class", R8Table)
+
+    @property
+    def confusion_table(self) -> R8Table:
+        return self.query_one("#accuracy-confusion", R8Table)
+
+    @property
+    def wide(self) -> bool:
+        return self.size.width >= WIDE[0] and self.app.size.height >= WIDE[1]
+
+    def on_resize(self, event: Resize) -> None:
+        self.apply_layout()
+
+    def apply_layout(self) -> None:
+        """Wide: the browser beside per-class or confusion (d switches); narrow: the chosen
+        panel alone, full width, and the notes on one line."""
+        wide = self.wide
+        right = "confusion" if self.panel == "confusion" else "per-class"
+        self.query_one("#accuracy-flips").display = wide or self.panel == "flipped"
+        self.query_one("#accuracy-per-class-box").display = \
+            self.panel == "per-class" if not wide else right == "per-class"
+        self.query_one("#accuracy-confusion-box").display = \
+            self.panel == "confusion" if not wide else right == "confusion"
+        box = self.query_one("#accuracy-right")
+        box.display = wide or self.panel != "flipped"
+        box.styles.width = (RIGHT_WIDTH[right] if wide else "1fr")
+        self.set_class(not wide, "-narrow")
+
+    def action_next_panel(self) -> None:
+        self.panel = PANELS[(PANELS.index(self.panel) + 1) % len(PANELS)]
+        self.apply_layout()
+        table = {"flipped": self.flipped_table, "per-class": self.per_class_table,
+                 "confusion": self.confusion_table}[self.panel]
+        if table.display:
+            table.focus()
+
+    def action_zoom(self) -> None:
+        """The focused panel full-screen (Escape or z again restores the layout)."""
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        focused = self.app.focused
+        target = focused if focused is not None and focused is not self.variants_table \
+            and focused in self.tables() else None
+        if target is None:
+            target = {"flipped": self.flipped_table, "per-class": self.per_class_table,
+                      "confusion": self.confusion_table}[self.panel]
+            target.focus()
+        screen.maximize(target)
+
     def refresh_data(self) -> None:
+        self.apply_layout()
         if self.report is not None:
             row = next((i for i, r in enumerate(self.report.rows)
                         if r.variant == self.r8.variant), None)
@@ -99,20 +191,25 @@ class AccuracyPane(Pane):
 
         subset = session.subset
 
-        def job(p: ProgressFn, c: threading.Event) -> ReportLoaded:
-            return ReportLoaded(subset, session.report(p, c), session.test_labels())
+        def job(p: ProgressFn, c: threading.Event) -> AccuracyLoaded:
+            report = session.report(p, c)
+            probs = session.all_test_probs(p, c)
+            ordered, rows = session.official_order()
+            return AccuracyLoaded(subset, report, session.test_labels(), probs,
+                                  dict(zip(ordered.tolist(), rows.tolist(), strict=True)))
 
         self.query_one("#accuracy-title", Static).update(
             f"evaluating {len(session.variants)} variants on {session.subset}…")
         self.start("accuracy", session.subset, job, f"evaluating variants on {session.subset}")
 
-    def on_report_loaded(self, event: ReportLoaded) -> None:
+    def on_accuracy_loaded(self, event: AccuracyLoaded) -> None:
         self.show_message("")
         self.report, self.labels = event.report, event.labels
+        self.probs, self.rows = event.probs, event.rows
         rep = self.report
-        notes = f"  [dim]{'; '.join(rep.notes)}[/]" if rep.notes else ""
         self.query_one("#accuracy-title", Static).update(
-            f"[b]{rep.dataset}[/] ({rep.size} images), baseline [b]{rep.baseline}[/]{notes}")
+            f"[b]{rep.dataset}[/] ({rep.size} images), baseline [b]{rep.baseline}[/]")
+        self.query_one("#accuracy-notes", Static).update("; ".join(rep.notes))
         self.variants_table.load(
             ["variant", "accuracy", "Δ points", "size", "agreement", "flipped"],
             variant_rows(rep),
@@ -132,21 +229,48 @@ class AccuracyPane(Pane):
         if self.report is None or not 0 <= index < len(self.report.rows):
             return
         row = self.report.rows[index]
-        per_class = self.query_one("#accuracy-per-class", R8Table)
-        per_class.border_title = f"{row.variant}: per class"
-        confusion = self.query_one("#accuracy-confusion", R8Table)
-        confusion.border_title = f"{row.variant}: confusion (rows true)"
-        per_class.load(
+        self.variant = row.variant
+        self.per_class_table.border_title = f"{row.variant}: per class"
+        self.confusion_table.border_title = f"{row.variant}: confusion (rows true)"
+        self.per_class_table.load(
             ["class", "accuracy", "Δ", "bar"], per_class_rows(self.report, row),
             [None, pct, lambda v: f"{v:+.1f}", None])
-        confusion.load(
+        self.confusion_table.load(
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
-        flipped = self.flipped_table
-        flipped.border_title = f"{row.variant} vs {self.report.baseline}: flipped (Enter opens)"
-        flipped.load(["index", "change", "label"], flipped_rows(row, self.labels))
+        if self.filter.not_in == row.variant:
+            self.filter = FlipFilter(self.filter.change, self.filter.label)
+        self.show_flips()
+
+    def show_flips(self) -> None:
+        """The flipped-image browser of the selected variant, filtered."""
+        if self.report is None or self.variant is None:
+            return
+        rep, variant = self.report, self.variant
+        flips = flipped_indices(rep, variant, self.labels, self.filter)
+        total = sum(len(r.float_right_variant_wrong) + len(r.float_wrong_variant_right)
+                    for r in rep.rows if r.variant == variant)
+        table = self.flipped_table
+        table.border_title = (f"{variant} vs {rep.baseline}: {len(flips)} of {total} flipped "
+                              "(Enter opens)")
+        self.query_one("#accuracy-filter", Static).update(
+            f"[b]{self.filter.describe()}[/]  [dim]f lost/gained · c class · b not in · "
+            "d panel · z zoom[/]")
+        rows = (flip_rows(flips, self.labels, self.probs[rep.baseline], self.probs[variant],
+                          self.rows) if rep.baseline in self.probs and variant in self.probs
+                else [[i, kind, "-", "-", None, "-", None, None] for i, kind in flips])
+        three = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        table.load(FLIP_HEADER, rows, [None, None, None, None, three, None, three, three])
+
+    def action_filter(self, what: str) -> None:
+        if self.report is None or self.variant is None:
+            return
+        others = [r.variant for r in self.report.rows
+                  if r.variant not in (self.report.baseline, self.variant)]
+        self.filter = next_filter(self.filter, what, others)
+        self.show_flips()
 
     @on(DataTable.RowSelected, "#accuracy-flipped")
     def _open_flipped(self, event: DataTable.RowSelected) -> None:
-        row = self.flipped_table.selected_row()
-        if row is not None:
-            self.r8.open_input(f"test:{row[0]}")
+        table = self.flipped_table
+        if table.selected_row() is not None and self.variant is not None:
+            self.app.push_screen(FlipScreen(self.variant, table.values, table.cursor_row))

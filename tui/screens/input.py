@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
@@ -37,9 +38,13 @@ def prediction_rows(preds: InputPredictions, row: int = 0) -> list[list[Any]]:
 class InputPane(Pane):
     """Image | label and predictions."""
 
+    BINDINGS = [Binding("t", "pin", "Pin as typical")]
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shown: InputPredictions | None = None
+        self.position = 0
+        """The image of ``shown`` on screen (n/p walk a set of images)."""
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="pane-message")
@@ -64,6 +69,8 @@ class InputPane(Pane):
     def refresh_data(self) -> None:
         text = self.r8.input_text
         if self.shown is not None and self.shown.input == text:
+            if self.position != self.r8.session.set_position(text):
+                self.show(self.shown)  # n/p walked the set: its predictions are here already
             return
         session = self.r8.session
         self.label.update(f"{text}\nloading…")
@@ -77,14 +84,33 @@ class InputPane(Pane):
         self.show_message("")
         self.show(event.predictions)
 
+    @property
+    def shown_image(self) -> str | None:
+        """The single image shown, as an input spec (``test:N`` or the random input)."""
+        if self.shown is None:
+            return None
+        index = int(self.shown.indices[self.position]) if len(self.shown.indices) else -1
+        return f"test:{index}" if index >= 0 else self.shown.input
+
     def show(self, preds: InputPredictions) -> None:
         self.shown = preds
-        self.image.show(preds.images[0] if len(preds.images) else None)
-        label = int(preds.labels[0]) if len(preds.labels) else -1
-        index = int(preds.indices[0]) if len(preds.indices) else -1
+        n = len(preds.images)
+        row = self.position = min(self.r8.session.set_position(preds.input), max(0, n - 1))
+        self.image.show(preds.images[row] if n else None)
+        label = int(preds.labels[row]) if len(preds.labels) else -1
+        index = int(preds.indices[row]) if len(preds.indices) else -1
         where = f"official test index {index}" if index >= 0 else "seeded random pixels"
-        more = f" (first of {len(preds.images)})" if len(preds.images) > 1 else ""
-        self.label.update(f"[b]{preds.input}[/]  label [b]{class_name(label)}[/]{more}\n{where}")
+        more = f" · {row + 1} of {n}" if n > 1 else ""
+        self.label.update(f"[b]{preds.input}[/]{more}\n{where}\nlabel [b]{class_name(label)}[/]")
         self.table.load(["variant", "prediction", "p", "correct", "top-3"],
-                        prediction_rows(preds), [None, None, lambda v: "-" if v is None
-                                                 else f"{v:.3f}", None, None])
+                        prediction_rows(preds, row), [None, None, lambda v: "-" if v is None
+                                                      else f"{v:.3f}", None, None])
+
+    def action_pin(self) -> None:
+        text = self.shown_image
+        if text is None:
+            self.notify("no image shown yet; wait for it, then press t", severity="warning")
+            return
+        self.r8.session.pin_input(text)
+        self.notify(f"pinned {text}: flipped images are set against it (Accuracy, Enter)",
+                    timeout=4)
