@@ -57,13 +57,14 @@ class LayersPane(Pane):
         session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
         a, b = self.pair()
         if session.known_activations(variant, text) is None:
-            self.acts_table.border_title = f"{variant} activations on {text}: loading…"
+            self.acts_table.show_loading(f"{variant} activations on {text}: loading…")
             self.start("activations", (variant, text), lambda p, c: ActivationsLoaded(
                 variant, text, session.activations(variant, text, p, c)),
                 f"capturing {variant} activations on {text}")
         if session.known_comparison(a, b, text) is None:
             self.query_one("#layers-compare-title", Static).update(
                 f"comparing {a} with {b} on {text}…")
+            self.compare_table.show_loading(None)
             self.start("compare", (b, text), lambda p, c: ComparisonLoaded(
                 a, b, text, session.compare(a, b, text, p, c)),
                 f"comparing {a} with {b} on {text}")
