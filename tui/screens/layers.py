@@ -64,7 +64,6 @@ class LayersPane(Pane):
         if session.known_comparison(a, b, text) is None:
             self.query_one("#layers-compare-title", Static).update(
                 f"comparing {a} with {b} on {text}…")
-            self.compare_table.show_loading(None)
             self.start("compare", (b, text), lambda p, c: ComparisonLoaded(
                 a, b, text, session.compare(a, b, text, p, c)),
                 f"comparing {a} with {b} on {text}")
