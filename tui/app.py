@@ -9,21 +9,23 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
+import engine
 from engine.errors import R8Error
-from engine.export import write_csv
+from engine.export import export_cell, write_csv
 from engine.inputs import INPUT_HELP
-from engine.types import ProgressFn
+from engine.types import CLASS_NAMES, ProgressFn
 from tui.commands import R8Commands
 from tui.jobs import Job, job_threads_alive
 from tui.messages import InputChecked, InputStepped, JobFn, StageFailed, StageProgress
@@ -36,11 +38,40 @@ from tui.screens.layers import LayersPane
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
 from tui.session import DEFAULT_INPUT, Session
+from tui.widgets.find_bar import FindBar
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
 SCREENS = ("model", "input", "layers", "accuracy", "variants")
 VIEWS = ("weights", "biases", "activations")
+DISPLAY_COLUMNS = frozenset({"bar"})
+"""Columns drawn for the eye (block-character bars): never exported."""
+
+
+def layer_matches(layers: Sequence[Any], query: str) -> list[str]:
+    """Keras names of the layers whose Keras, ONNX or PyTorch names contain ``query``
+    (case-insensitive), in model order."""
+    needle = query.lower()
+    if not needle:
+        return []
+    out = []
+    for layer in layers:
+        names = [layer.name, *layer.onnx_nodes, layer.onnx_output or "", *layer.torch_modules,
+                 layer.torch_output or "", *(n for ns in layer.quantized.values() for n in ns)]
+        if any(needle in n.lower() for n in names):
+            out.append(layer.name)
+    return out
+
+
+def full_class_header(name: str) -> str:
+    """A confusion-matrix column shortened to fit the screen (``autom``), in full."""
+    return next((c for c in CLASS_NAMES if c != name and c[:len(name)] == name
+                 and len(name) == 5), name)
+
+
+def export_cell_text(value: Any) -> str:
+    """A value as exported (6 significant digits, missing empty), for the clipboard."""
+    return str(export_cell(value))
 
 
 class R8App(App[None]):
@@ -51,26 +82,47 @@ class R8App(App[None]):
     # only r8's own commands: Textual's system commands would list Quit a second time and
     # offer Maximize, which hides the header and maximizes nothing in this layout
     COMMANDS = {R8Commands}
+    SCREEN_KEYS = Binding.Group("Screen", compact=True)
+    INPUT_KEYS = Binding.Group("Input", compact=True)
     BINDINGS = [
-        Binding("1,m", "show('model')", "Model", show=False),
-        Binding("2,i", "show('input')", "Input", show=False),
-        Binding("3", "show('layers')", "Layers", show=False),  # l expands a tree node
-        Binding("4,a", "show('accuracy')", "Accuracy", show=False),
-        Binding("5", "show('variants')", "Every variant", show=False),
+        Binding("1", "show('model')", "Model", group=SCREEN_KEYS),
+        Binding("2", "show('input')", "Input", group=SCREEN_KEYS),
+        Binding("3", "show('layers')", "Layers", group=SCREEN_KEYS),  # l expands a tree node
+        Binding("4", "show('accuracy')", "Accuracy", group=SCREEN_KEYS),
+        Binding("5", "show('variants')", "Every variant", group=SCREEN_KEYS),
+        Binding("m", "show('model')", "Model", show=False),
+        Binding("i", "show('input')", "Input", show=False),
+        Binding("a", "show('accuracy')", "Accuracy", show=False),
         Binding("v", "cycle_variant", "Variant"),
-        Binding("w", "cycle_view", "W/B/Act"),
-        Binding("n", "step_input(1)", "Next input", show=False),  # the footer fits 80 columns
-        Binding("p", "step_input(-1)", "Previous input", show=False),
-        Binding("o", "open_input_prompt", "Open input", show=False),
-        Binding("x", "random_input", "Random input", show=False),
-        Binding("c", "cycle_metric", "Colour tree by metric", show=False),
+        Binding("w", "cycle_view", "View"),
+        Binding("c", "cycle_metric", "Colour"),
+        Binding("n", "find_match(1)", "Match"),  # while a find is active, else:
+        Binding("N", "find_match(-1)", "Previous match", show=False),
+        Binding("n", "step_input(1)", "Next input", group=INPUT_KEYS),
+        Binding("p", "step_input(-1)", "Previous input", group=INPUT_KEYS),
+        Binding("o", "open_input_prompt", "Open input", group=INPUT_KEYS),
+        Binding("x", "random_input", "Random input", group=INPUT_KEYS),
         Binding("slash", "find_layer", "Find"),
-        Binding("e", "export", "Export"),
+        Binding("e", "export", "Export", show=False),
+        Binding("y", "copy", "Copy", show=False),  # the footer fits 80 columns
+        Binding("g", "edge(0)", "Top", show=False),
+        Binding("G", "edge(1)", "Bottom", show=False),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "cancel_jobs", "Cancel job", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
+    SCREEN_ACTIONS: dict[str, frozenset[str]] = {
+        "model": frozenset({"cycle_view", "cycle_metric", "find_layer", "find_match"}),
+        "input": frozenset({"step_input", "open_input_prompt", "random_input"}),
+        "layers": frozenset({"step_input", "open_input_prompt", "random_input", "find_layer",
+                             "find_match"}),
+        "accuracy": frozenset(),
+        # merging the Every-variant screen (branch compare): add its id here with the
+        # actions that change what it shows (input steps, find, view)
+    }
+    """Actions that do something only on some screens (every other action works on all)."""
+    LOCAL_ACTIONS = frozenset().union(*SCREEN_ACTIONS.values())
 
     def __init__(self, session: Session, input_text: str = DEFAULT_INPUT) -> None:
         super().__init__()
@@ -81,6 +133,10 @@ class R8App(App[None]):
         self._random_seed = 0
         self.export_dir = Path.cwd()
         """Where the export prompt proposes to write (the last folder written to)."""
+        self.find_query = ""
+        """The active find (empty: none); n/N step through its matches."""
+        self.find_matches: list[str] = []
+        """Keras names of the layers the find matches, in model order."""
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
@@ -108,8 +164,9 @@ class R8App(App[None]):
                 yield AccuracyPane(id="accuracy-pane")
             with TabPane("5 Every variant", id="variants"):
                 yield EveryVariantPane(id="variants-pane")
+        yield FindBar()
         yield JobBar()
-        yield Footer()
+        yield Footer(show_command_palette=False)  # Ctrl+P is in help: the footer fits 80
 
     def on_mount(self) -> None:
         self.show_context()
@@ -143,6 +200,30 @@ class R8App(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.active_pane.refresh_data()
+        self.apply_find()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do nothing on the current screen are off (and so not in the footer)."""
+        if action == "find_match":
+            return bool(self.find_query)
+        if action in ("copy", "edge"):
+            return isinstance(self.focused, (R8Table, Tree))
+        if action not in self.LOCAL_ACTIONS or not self.is_mounted:
+            return True
+        try:
+            screen = self.tabs.active
+        except NoMatches:
+            return True
+        if screen == "model" and action in ("step_input", "open_input_prompt",
+                                            "random_input"):
+            # the input matters on the Model screen when activations are shown or coloured
+            pane = self.model_pane
+            return self.view == "activations" or pane.metric != "none"
+        return action in self.SCREEN_ACTIONS.get(screen, frozenset())
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -191,6 +272,13 @@ class R8App(App[None]):
         if jobs and jobs[-1].stage == event.stage:
             self.job_bar.show_progress(event.done, event.total, event.what)
 
+    def notify_error(self, message: str, title: str) -> None:
+        """An error as one notification, shown once: the same one still on screen is not
+        repeated (a rejected input is refused by the prompt's job and by the step job)."""
+        if any(n.message == message for n in self._notifications):
+            return
+        self.notify(message, title=title, severity="error", timeout=10)
+
     def on_input_stepped(self, event: InputStepped) -> None:
         if event.key == self.input_text:
             self.apply_input(event.new, switch=False)
@@ -198,8 +286,7 @@ class R8App(App[None]):
     def on_stage_failed(self, event: StageFailed) -> None:
         """Failures of the app's own jobs (input stepping) as one notification."""
         if not event.cancelled:
-            self.notify(event.message, title=f"{event.stage} failed", severity="error",
-                        timeout=10)
+            self.notify_error(event.message, f"{event.stage} failed")
 
     def cancel_jobs(self, by_user: bool) -> int:
         """Cancel every job; jobs cancelled by the user say so in their pane."""
@@ -210,6 +297,10 @@ class R8App(App[None]):
         return len(jobs)
 
     def action_cancel_jobs(self) -> None:
+        """Escape: clears an active find first, else cancels the running jobs."""
+        if self.find_query:
+            self.clear_find()
+            return
         if self.cancel_jobs(by_user=True):
             self.notify("cancelled", timeout=2)
 
@@ -290,21 +381,129 @@ class R8App(App[None]):
         self.push_screen(PromptScreen("Show input", self.input_text, INPUT_HELP,
                                       hint=INPUT_HELP), chosen)
 
+    # -- find, copy, top and bottom -----------------------------------------------------------
+
+    @property
+    def find_bar(self) -> FindBar:
+        return self.query_one(FindBar)
+
     def action_find_layer(self) -> None:
-        names = self.model_pane.layer_tree.layer_names
+        """/: find as you type over Keras, ONNX and PyTorch layer names."""
+        bar = self.find_bar
+        bar.input.value = self.find_query
+        bar.open()
 
-        def chosen(name: str | None) -> None:
-            if not name:
-                return
-            self.action_show("model")
-            if not self.model_pane.find(name):
-                self.notify(f"no layer matches {name!r}; try one of {', '.join(names[:6])}, …",
-                            severity="warning")
+    def on_find_bar_changed(self, event: FindBar.Changed) -> None:
+        if event.cleared:
+            self.clear_find()
+            return
+        self.find_query = event.query.strip()
+        self.find_matches = layer_matches(self.session.known_layers() or (), self.find_query)
+        self.apply_find(jump=True)
+        if event.done:
+            self.find_bar.close()
+            if not self.find_query:
+                self.clear_find()
+            elif not self.find_matches:
+                self.notify_error(f"no layer matches {self.find_query!r}; Esc clears the "
+                                  "find, / edits it", "find")
+            self.active_pane.focus_default()
 
-        self.push_screen(PromptScreen("Find layer", "", "layer name, e.g. conv2d_3", names),
-                         chosen)
+    def clear_find(self) -> None:
+        self.find_query, self.find_matches = "", []
+        self.find_bar.close()
+        self.apply_find()
+        if self.focused is None or self.focused is self.find_bar.input:
+            self.active_pane.focus_default()
+        self.refresh_bindings()
+
+    def apply_find(self, jump: bool = False) -> None:
+        """Filter the active screen's layer tables; on the Model screen move the tree to the
+        first match (``jump``)."""
+        names = frozenset(self.find_matches)
+        shown = 0
+        for table in self.query(R8Table):  # tables without a layer column ignore it
+            shown = table.set_filter(self.find_query, names)
+        if self.find_query:
+            total = len(self.session.known_layers() or ())
+            self.find_bar.show_count(f"{len(self.find_matches)} of {total} layers")
+        if jump and self.find_matches and self.tabs.active == "model":
+            self.model_pane.layer_tree.select_layer(self.find_matches[0])
+        del shown
+        self.refresh_bindings()
+
+    def action_find_match(self, step: int) -> None:
+        """n / N while a find is active: the next / previous matching layer."""
+        focused = self.focused
+        if isinstance(focused, R8Table):
+            if focused.row_count:
+                focused.move_cursor(row=(focused.cursor_row + step) % focused.row_count)
+            return
+        if not self.find_matches:
+            self.notify_error(f"no layer matches {self.find_query!r}; Esc clears the find",
+                              "find")
+            return
+        tree = self.model_pane.layer_tree
+        current = tree.selected_layer.name if tree.selected_layer is not None else ""
+        names = tree.layer_names
+        here = names.index(current) if current in names else -1
+        ordered = sorted(self.find_matches, key=names.index)
+        after = [n for n in ordered if names.index(n) > here] if step > 0 else \
+            [n for n in reversed(ordered) if names.index(n) < here]
+        target = (after or (ordered if step > 0 else ordered[::-1]))[0]
+        tree.select_layer(target)
+
+    def action_copy(self) -> None:
+        """y: copy the selected row (tab-separated) or layer name to the clipboard."""
+        focused = self.focused
+        text = ""
+        if isinstance(focused, R8Table):
+            row = focused.selected_row()
+            if row is not None:
+                text = "\t".join(export_cell_text(v) for v in row)
+        elif isinstance(focused, Tree):
+            node = focused.cursor_node
+            data = node.data if node is not None else None
+            text = getattr(data, "name", "") or (str(node.label) if node is not None else "")
+        if not text:
+            self.notify_error("nothing selected to copy; move the cursor to a row", "copy")
+            return
+        self.copy_to_clipboard(text)
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        self.notify(f"copied: {shown}", title="clipboard", timeout=3)
+
+    def action_edge(self, bottom: int) -> None:
+        """g / G: first / last row of the focused tree (tables bind their own)."""
+        focused = self.focused
+        if isinstance(focused, Tree):
+            focused.cursor_line = focused.last_line if bottom else 0
+            focused.scroll_to_node(focused.cursor_node) if focused.cursor_node else None
+        elif isinstance(focused, R8Table):
+            focused.action_scroll_bottom() if bottom else focused.action_scroll_top()
 
     # -- export and help ----------------------------------------------------------------------
+
+    def export_table(self, table: R8Table) -> tuple[list[str], list[list[Any]], dict[str, str]]:
+        """(header, rows, meta) of ``table`` as a CSV holds it: numbers, not display (no bar
+        columns), full class names, the layer of a per-layer table, the rows as shown (sorted
+        and filtered), and what they were computed on."""
+        keep = [i for i, h in enumerate(table.header) if h not in DISPLAY_COLUMNS]
+        header = [full_class_header(table.header[i]) for i in keep]
+        rows = [[row[i] for i in keep] for row in table.rows_in_view()]
+        if table.table_name == "layer-stats" and self.model_pane.last_layer is not None:
+            header = ["layer", *header]
+            rows = [[self.model_pane.last_layer.name, *r] for r in rows]
+        session = self.session
+        meta = {"table": table.table_name, "variant": self.variant, "input": self.input_text,
+                "subset": session.subset, "view": self.view}
+        try:
+            meta["model_sha256"] = session.ws.model_sha
+        except R8Error:
+            meta["model_sha256"] = "unknown"
+        meta["r8"] = engine.__version__
+        if table.filter_text:
+            meta["find"] = table.filter_text
+        return header, rows, meta
 
     def action_export(self, name: str = "") -> None:
         table: R8Table | None
@@ -313,15 +512,16 @@ class R8App(App[None]):
         else:
             table = self.active_pane.table_in_view()
         if table is None or not table.values:
-            self.notify("nothing to export yet: this table is empty", severity="warning")
+            self.notify_error("nothing to export yet: this table is empty; wait for it to "
+                              "load or pick another table", "export")
             return
-        header, rows = list(table.header), [list(r) for r in table.values]
+        header, rows, meta = self.export_table(table)
 
         def write(target: Path, force: bool = False) -> None:
             try:
-                written = write_csv(target, header, rows, force=force)
+                written = write_csv(target, header, rows, force=force, meta=meta)
             except R8Error as exc:
-                self.notify(str(exc), title="export failed", severity="error")
+                self.notify_error(str(exc), "export failed")
                 return
             self.export_dir = written.resolve().parent
             self.notify(f"wrote {len(rows)} rows to {written.resolve()}", title="export")
@@ -350,5 +550,20 @@ class R8App(App[None]):
                                       str(self.export_dir / f"r8-{table.table_name}.csv"),
                                       "path of the CSV file"), chosen)
 
+    def screen_bindings(self) -> list[Binding]:
+        """The keys that do something here and now: the app's, then the focused widget's
+        own (r8's, not the ones every Textual table or tree inherits)."""
+        mine: list[Binding] = []
+        widget: list[Binding] = []
+        for active in self.screen.active_bindings.values():
+            node, binding = active.node, active.binding
+            own = binding in vars(type(node)).get("BINDINGS", ())
+            if active.enabled and binding.description and own:
+                (mine if node is self else widget).append(binding)
+        return mine + widget
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))  # type: ignore[arg-type]
+        """?: the keys of this screen and panel first, then every other key."""
+        title = self.tabs.active.capitalize()
+        self.push_screen(HelpScreen(self.screen_bindings(), title,
+                                    self.BINDINGS))  # type: ignore[arg-type]

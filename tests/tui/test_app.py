@@ -50,7 +50,7 @@ async def test_model_tree_navigation_and_find(ws: Workspace) -> None:
         assert second.name in str(pane.info.render())
 
         await pilot.press("slash")
-        assert isinstance(app.screen, PromptScreen)
+        assert app.find_bar.is_open and app.focused is app.find_bar.input
         await pilot.press(*"conv2d_3", "enter")
         await pilot.pause()
         assert pane.layer_tree.selected_layer.name == "conv2d_3"
@@ -146,7 +146,9 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
         await pilot.pause()
         assert target.read_bytes() == first
     with target.open() as f:
+        meta = f.readline()
         rows = list(csv.reader(f))
+    assert meta.startswith("# r8 table=predictions variant=keras input=test:0")
     assert rows[0] == ["variant", "prediction", "p", "correct", "top-3"]
     assert [r[0] for r in rows[1:]] == ["keras", "onnx"]
     assert abs(float(rows[1][2]) - shown[0][2]) < 1e-6

@@ -184,8 +184,9 @@ class AccuracyPane(Pane):
         if self.report is not None:
             row = next((i for i, r in enumerate(self.report.rows)
                         if r.variant == self.r8.variant), None)
-            if row is not None and row != self.variants_table.cursor_row:
-                self.variants_table.move_cursor(row=row)
+            shown = self.variants_table.shown_row(row) if row is not None else None
+            if shown is not None and shown != self.variants_table.cursor_row:
+                self.variants_table.move_cursor(row=shown)
             return
         session = self.r8.session
 
@@ -223,7 +224,9 @@ class AccuracyPane(Pane):
 
     @on(DataTable.RowHighlighted, "#accuracy-variants")
     def _variant_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_variant(event.cursor_row)
+        source = self.variants_table.source_row(event.cursor_row)  # the table may be sorted
+        if source is not None:
+            self.show_variant(source)
 
     def show_variant(self, index: int) -> None:
         if self.report is None or not 0 <= index < len(self.report.rows):

@@ -130,7 +130,7 @@ class LayersPane(Pane):
         session, variant, text = self.r8.session, self.r8.variant, self.r8.input_text
         a, b = self.pair()
         if session.known_activations(variant, text) is None:
-            self.acts_table.border_title = f"{variant} activations on {text}: loading…"
+            self.acts_table.show_loading(f"{variant} activations on {text}: loading…")
             self.start("activations", (variant, text), lambda p, c: ActivationsLoaded(
                 variant, text, session.activations(variant, text, p, c)),
                 f"capturing {variant} activations on {text}")

@@ -1,0 +1,66 @@
+"""Snapshots at 80x24 of the help screen and of each screen's footer (issue 14: a footer per
+screen and per focused panel; help fits 80x24), on the real engine's cached results.
+
+Update after an intended change with:
+pytest tests/tui/test_snapshots_app.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from engine.workspace import Workspace
+from tests.tui.conftest import make_app, wait_idle, wait_until
+
+SIZE = (80, 24)
+
+
+async def _settle(pilot: Pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.model_pane.layer_infos)  # type: ignore[attr-defined]
+    await wait_idle(pilot)
+
+
+def test_help_on_the_model_screen_80x24(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_footer_of_the_input_screen_80x24(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: pilot.app.query_one("#input-pane").shown is not None)
+        await wait_idle(pilot)
+
+    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_footer_of_the_layers_screen_with_a_find_80x24(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("3")
+        pane = pilot.app.query_one("#layers-pane")
+        await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)
+        await wait_idle(pilot)
+        await pilot.press("slash", *"activation_", "enter")  # a find: n/N step, the tables filter
+        await wait_idle(pilot)
+
+    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_footer_of_the_accuracy_screen_sorted_80x24(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("4")
+        await wait_until(pilot, lambda: pilot.app.query_one("#accuracy-pane").report is not None)
+        await wait_idle(pilot)
+        await pilot.press("s", "s")  # sorted by accuracy: the table says so
+        await wait_idle(pilot)
+
+    app = make_app(ws, subset="first:200")
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
