@@ -41,7 +41,7 @@ class RepairScreen(ModalScreen[RepairRequest | None]):
     #repair-calib { width: 1fr; }
     #repair-buttons { height: 3; }
     #repair-buttons Button { margin: 0 1 0 0; min-width: 12; }
-    #repair-error { color: $error; height: auto; }
+    #repair-error { width: 1fr; height: auto; }
     """
 
     def __init__(self, recipes: Sequence[str], units: Sequence[tuple[str, str]],
