@@ -28,7 +28,15 @@ from engine.inputs import INPUT_HELP
 from engine.types import CLASS_NAMES, ProgressFn
 from tui.commands import R8Commands
 from tui.jobs import Job, job_threads_alive
-from tui.messages import InputChecked, InputStepped, JobFn, StageFailed, StageProgress
+from tui.messages import (
+    DeviceFound,
+    InputChecked,
+    InputStepped,
+    JobFn,
+    StageFailed,
+    StageProgress,
+    VariantAdded,
+)
 from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
 from tui.screens.every_variant import EveryVariantPane
@@ -93,7 +101,9 @@ class R8App(App[None]):
         Binding("m", "show('model')", "Model", show=False),
         Binding("i", "show('input')", "Input", show=False),
         Binding("a", "show('accuracy')", "Accuracy", show=False),
-        Binding("v", "cycle_variant", "Variant"),
+        Binding("v", "pick_variant", "Variant"),
+        Binding("V", "step_variant(-1)", "Previous variant", show=False),
+        Binding("R", "repair", "Repair", show=False),
         Binding("w", "cycle_view", "View"),
         Binding("c", "cycle_metric", "Colour"),
         Binding("n", "find_match(1)", "Match"),  # while a find is active, else:
@@ -137,6 +147,9 @@ class R8App(App[None]):
         """The active find (empty: none); n/N step through its matches."""
         self.find_matches: list[str] = []
         """Keras names of the layers the find matches, in model order."""
+        self.device_text = device_text(session.opts.device, session.opts.tf32)
+        """The header's device indicator (``cpu``, ``cuda · TF32 off``); a device other than
+        cpu is checked in a job, never by importing torch on the UI thread."""
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
@@ -171,6 +184,8 @@ class R8App(App[None]):
     def on_mount(self) -> None:
         self.show_context()
         self.active_pane.refresh_data()
+        if self.session.opts.device != "cpu":
+            self.call_after_refresh(self.find_device)
 
     @property
     def tabs(self) -> TabbedContent:
@@ -191,7 +206,7 @@ class R8App(App[None]):
     def show_context(self) -> None:
         self.query_one("#context", Static).update(
             f" [b]ResNet8[/]  variant [b]{self.variant}[/]  input [b]{self.input_text}[/]  "
-            f"view [b]{self.view}[/]")
+            f"view [b]{self.view}[/]  [dim]{self.device_text}[/]")
 
     def state_changed(self) -> None:
         self.show_context()
@@ -567,3 +582,121 @@ class R8App(App[None]):
         title = self.tabs.active.capitalize()
         self.push_screen(HelpScreen(self.screen_bindings(), title,
                                     self.BINDINGS))  # type: ignore[arg-type]
+
+    # -- variants: picker, repair, device -------------------------------------------------------
+
+    def action_pick_variant(self) -> None:
+        """A modal list of the session's variants, the current one highlighted."""
+        from tui.screens.variant_picker import VariantPicker
+
+        def picked(name: str | None) -> None:
+            if name and name != self.variant and name in self.session.variants:
+                self.variant = name
+                self.state_changed()
+
+        notes = {v: variant_note(v) for v in self.session.variants}
+        self.push_screen(VariantPicker(self.session.variants, self.variant, notes), picked)
+
+    def action_step_variant(self, step: int) -> None:
+        names = self.session.variants
+        self.variant = names[(names.index(self.variant) + step) % len(names)]
+        self.state_changed()
+
+    def action_repair(self) -> None:
+        """The repair dialog; its variant is built in a job and then shown everywhere."""
+        from engine import variants as V
+        from engine.float_layers import quant_units
+        from tui.screens.repair import RepairScreen
+        from tui.session import RepairRequest
+
+        session = self.session
+        layers = session.known_layers()
+        if layers is None:
+            self.notify("the layer map is still loading; press R again once the tree shows",
+                        severity="warning")
+            return
+        units = quant_units(layers)
+        current = V.get(self.variant) if self.variant in V.names() else None
+        if isinstance(current, V.QuantizedVariant):
+            q = current.options(session.opts).quant
+            marked = set(q.float_layers)
+            initial = RepairRequest(current.base, (), q.bias_correction, q.method, q.calib)
+        else:
+            q = session.opts.quant
+            marked = set()
+            recipe = next((v for v in session.variants if v in V.QUANT_VARIANTS),
+                          V.QUANT_VARIANTS[0])
+            initial = RepairRequest(recipe, (), q.bias_correction, q.method, q.calib)
+        selected = self.model_pane.layer_tree.selected_layer
+        if selected is not None and not marked:  # the layer picked on the tree
+            marked = {u.name for u in units if getattr(selected, "name", None) in u.layers}
+        initial = RepairRequest(initial.recipe, tuple(sorted(marked)), initial.bias_correction,
+                                initial.method, initial.calib)
+
+        def chosen(req: RepairRequest | None) -> None:
+            if req is not None:
+                self.start_repair(req)
+
+        self.push_screen(RepairScreen(V.QUANT_VARIANTS,
+                                      [(u.name, u.describe()) for u in units],
+                                      initial, session.repair_name), chosen)
+
+    def start_repair(self, req: Any) -> None:
+        """Build the variant of ``req`` (a RepairRequest) as a cancellable job."""
+        session = self.session
+        name = session.repair_name(req)
+
+        def job(p: ProgressFn, c: threading.Event) -> VariantAdded:
+            return VariantAdded(*session.repair(req, p, c))
+
+        what = f"running the recommender for {req.recipe}" if req.recommend \
+            else f"quantizing {name}"
+        self.start_job(self, "repair", name, job, what)
+
+    def on_variant_added(self, event: VariantAdded) -> None:
+        """A repaired variant joins the session and is shown at once, on every screen."""
+        from tui.screens.accuracy import AccuracyPane
+
+        new = event.name not in self.session.variants
+        self.session.add_variant(event.name)
+        self.query_one(AccuracyPane).report = None  # re-evaluated with the new variant
+        self.variant = event.name
+        self.state_changed()
+        verb = "added" if new else "rebuilt"
+        self.notify(f"{verb} {event.name} in {event.seconds:.1f} s: {event.detail}",
+                    title="repair", timeout=8)
+
+    def find_device(self) -> None:
+        opts = self.session.opts
+
+        def job(p: ProgressFn, c: threading.Event) -> DeviceFound:
+            from engine.runners import choose_torch_device
+
+            choice = choose_torch_device(opts.device)
+            return DeviceFound(device_text(choice.device, opts.tf32, checked=True))
+
+        self.start_job(self, "device", "device", job, "looking for the GPU")
+
+    def on_device_found(self, event: DeviceFound) -> None:
+        self.device_text = event.text
+        self.show_context()
+
+
+def device_text(device: str, tf32: bool, checked: bool = False) -> str:
+    """The header's device indicator: ``cpu``, or ``cuda · TF32 off``. A device asked for
+    (``cuda``, ``auto``) reads ``cuda? · …`` until a job has looked for the GPU, and
+    ``cpu (no CUDA)`` when there is none."""
+    if device == "cpu":
+        return "cpu (no CUDA)" if checked else "cpu"
+    return f"{'cuda' if checked else 'cuda?'} · TF32 {'on' if tf32 else 'off'}"
+
+
+def variant_note(name: str) -> str:
+    """float, int8, reference or repaired (an int8 variant registered at run time)."""
+    from engine import variants as V
+
+    if name not in V.names():
+        return "int8, repaired" if name.endswith(V.RECOMMENDED) else ""
+    v = V.get(name)
+    kind = {"quantized": "int8"}.get(v.kind, v.kind)
+    return f"{kind}, repaired" if name not in V.ALL_VARIANTS else kind

@@ -11,7 +11,13 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("screen: input", "show the input image and every variant's prediction", "show('input')"),
     ("screen: layers", "activation statistics and the variant comparison", "show('layers')"),
     ("screen: accuracy", "every variant's accuracy, confusion and flips", "show('accuracy')"),
-    ("variant: next", "cycle the variant shown (v)", "cycle_variant"),
+    ("variant: next", "cycle the variant shown", "cycle_variant"),
+    ("variant: pick…", "a list of every variant, the current one marked (v)", "pick_variant"),
+    ("variant: previous", "the variant before the current one (V)", "step_variant(-1)"),
+    ("repair: quantize with settings…", "float layers, bias correction, calibration: a new "
+     "int8 variant (R)", "repair"),
+    ("repair: run the recommender…", "search the settings that bring int8 within 0.05 "
+     "points of float (R, then Recommend)", "repair"),
     ("view: weights / biases / activations", "cycle what the histogram shows (w)",
      "cycle_view"),
     ("view: colour tree by metric", "none, activation std, zeros, SQNR (c)", "cycle_metric"),

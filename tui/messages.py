@@ -148,3 +148,22 @@ class FlipDetailLoaded(JobResult):
         super().__init__((detail.variant, detail.input, detail.pinned))
         self.detail = detail
         """One flipped image against the pinned one, layer by layer."""
+class VariantAdded(JobResult):
+    """A repair job (quantize with settings, or the recommender) registered and built a
+    variant; the app shows it everywhere."""
+
+    def __init__(self, name: str, seconds: float, detail: str) -> None:
+        super().__init__(name)
+        self.name = name
+        """The registered variant's name (engine.variants)."""
+        self.seconds = seconds
+        """Wall time of the job's engine work (quantization or search)."""
+        self.detail = detail
+        """One line: the settings, or the recommendation's outcome."""
+
+
+class DeviceFound(JobResult):
+    def __init__(self, text: str) -> None:
+        super().__init__("device")
+        self.text = text
+        """What the header shows: ``cpu`` or ``cuda · TF32 off``."""

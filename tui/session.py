@@ -8,6 +8,7 @@ moving between layers, inputs and screens does not go back to the disk.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -72,6 +73,24 @@ class InputPredictions:
     """Variant -> one-line reason it has no predictions."""
 
 
+@dataclass(frozen=True)
+class RepairRequest:
+    """What the repair dialog asks for: an int8 variant with settings, or the recommender."""
+
+    recipe: str
+    """onnx-int8, onnx-uint8 or torch-int8."""
+    float_layers: tuple[str, ...] = ()
+    """Keras names of quantizable units left float."""
+    bias_correction: bool = False
+    """Empirical bias correction of the int8 layers."""
+    method: str | None = None
+    """Calibration method; None: the session's (else the backend's default)."""
+    calib: str = ""
+    """Calibration spec (train:N, mlperf, random:N); empty: the session's."""
+    recommend: bool = False
+    """Run `r8 quantize --recommend` instead (the settings above are then not used)."""
+
+
 class Session:
     """Workspace, settings and an in-memory memo of the engine's (cached) results.
 
@@ -90,6 +109,7 @@ class Session:
         variants: Sequence[str] = DEFAULT_VARIANTS,
         subset: str = DEFAULT_SUBSET,
         opts: V.VariantOptions | None = None,
+        ws: Workspace | None = None,
     ) -> None:
         self.model = model
         self.data_dir = data_dir
@@ -102,6 +122,8 @@ class Session:
         self._ws_lock = threading.Lock()
         self._key_locks: dict[tuple[Hashable, ...], threading.Lock] = {}
         self._memo: dict[tuple[Hashable, ...], object] = {}
+        if ws is not None:
+            self.__dict__["ws"] = ws  # opened already by the edge (tui_main), reused
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -146,14 +168,45 @@ class Session:
         """
         from engine import quantize
 
-        if variant in V.REFERENCE_VARIANTS:
+        v = self.variant_of(variant)
+        if v.kind == "reference":
             return
         opset = self.opts.opset
         self._remember(("artifact", "onnx", opset), lambda: self.ws.onnx_path(
             opset, on_progress=on_progress, cancel=cancel), cancel)
-        if variant in V.QUANT_VARIANTS:
-            self._remember(("artifact", variant), lambda: quantize.quantize(
-                self.ws, [variant], self.opts, on_progress, cancel), cancel)
+        if isinstance(v, V.QuantizedVariant):
+            # a variant registered at run time (VARIANT@recommended, a repaired one) is built
+            # as its recipe with its own settings; the key holds them, so a re-registered
+            # name with other settings is quantized again
+            opts = v.options(self.opts)
+            self._remember(("artifact", v.base, opts.quant, opset), lambda: quantize.quantize(
+                self.ws, [v.base], opts, on_progress, cancel), cancel)
+
+    def variant_of(self, name: str) -> V.Variant:
+        """The registered variant ``name``; ``VARIANT@recommended`` is registered here with
+        the settings `r8 quantize --recommend` saved (a UsageError naming that command when
+        none are), as the CLI does at its edge."""
+        if name.endswith(V.RECOMMENDED) and name not in V.names():
+            from engine import recommend
+
+            with self._ws_lock:
+                if name not in V.names():
+                    recommend.register(self.ws, name, self.opts)
+        return V.get(name)
+
+    def is_quantized(self, name: str) -> bool:
+        """An int8 variant: a built-in one or one registered at run time (never computes)."""
+        return name in V.names(kind="quantized") or name.endswith(V.RECOMMENDED)
+
+    def add_variant(self, name: str) -> None:
+        """Show the registered variant ``name`` everywhere from now on (a repair's result);
+        results in memory under that name are forgotten (it may name new settings)."""
+        V.get(name)
+        with self._lock:
+            for key in [k for k in self._memo if name in k]:
+                del self._memo[key]
+            if name not in self.variants:
+                self.variants = (*self.variants, name)
 
     @property
     def baseline(self) -> str:
@@ -163,9 +216,59 @@ class Session:
         """The variant the Layers screen compares with the float baseline."""
         if variant != self.baseline:
             return variant
-        others = [v for v in self.variants if v in V.QUANT_VARIANTS] or [
+        others = [v for v in self.variants if self.is_quantized(v)] or [
             v for v in self.variants if v != self.baseline]
         return others[0] if others else self.baseline
+
+    def repair_settings(self, req: RepairRequest) -> V.QuantSettings:
+        """The session's quantization settings changed as ``req`` asks, checked (a UsageError
+        naming the fix for a method the recipe lacks or a bad calibration spec); quick."""
+        from engine import quantize
+
+        if req.recipe not in quantize.VARIANT_BACKEND:
+            raise UsageError(f"{req.recipe!r} is not an int8 recipe; use one of "
+                             f"{', '.join(quantize.VARIANT_BACKEND)}")
+        base = self.opts.quant
+        quant = V.QuantSettings.parse({
+            **base.to_mapping(), "float_layers": req.float_layers,
+            "bias_correction": req.bias_correction, "method": req.method or base.method,
+            "calib": req.calib or base.calib}, base.cpu)
+        quantize.settings(req.recipe, quant)  # refuses a method of the other backend
+        return quant
+
+    def repair_name(self, req: RepairRequest) -> str:
+        """The name the variant of ``req`` gets (engine.variants names it, as the CLI does)."""
+        if req.recommend:
+            return req.recipe + V.RECOMMENDED
+        return V.settings_name(req.recipe, self.repair_settings(req), self.opts.quant)
+
+    def repair(self, req: RepairRequest, on_progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> tuple[str, float, str]:
+        """Build the variant ``req`` asks for and register it: (name, seconds, one line on
+        what it is). Cancelled, nothing new stays registered (every cache write is atomic)."""
+        from engine import quantize, recommend
+
+        t0 = time.perf_counter()
+        if req.recommend:
+            rec = recommend.recommend(self.ws, req.recipe, opts=self.opts,
+                                      on_progress=on_progress, cancel=cancel)
+            name = rec.name
+            with self._ws_lock:
+                recommend.register(self.ws, name, self.opts)
+            detail = (f"{rec.chosen.label}: validation {rec.chosen.val_delta_points:+.2f} "
+                      f"points vs float ({'within' if rec.met_target else 'outside'} the "
+                      f"{rec.target_delta} target)")
+        else:
+            quant = self.repair_settings(req)
+            name = V.register_settings(req.recipe, quant, self.opts.quant).name
+            detail = quantize.settings(req.recipe, quant).describe()
+        try:
+            self.prepare(name, on_progress, cancel)
+        except BaseException:
+            if name not in self.variants and name not in V.ALL_VARIANTS:
+                V.unregister(name)
+            raise
+        return name, time.perf_counter() - t0, detail
 
     # -- what is already in memory (never computes) -----------------------------------------
 
@@ -185,7 +288,7 @@ class Session:
         return self._known(("compare", a, b, text))  # type: ignore[return-value]
 
     def known_report(self) -> VariantsReport | None:
-        return self._known(("report", self.subset))  # type: ignore[return-value]
+        return self._known(("report", self.subset, self.variants))  # type: ignore[return-value]
 
     # -- model structure and weights --------------------------------------------------------
 
@@ -338,10 +441,11 @@ class Session:
         from engine import report
         from engine.subsets import select_subset
 
-        for variant in self.variants:
+        names = self.variants  # as they are now: a repair may add one meanwhile
+        for variant in names:
             self.prepare(variant, on_progress, cancel)
-        return self._remember(("report", self.subset), lambda: report.variants_report(
-            self.ws, list(self.variants), select_subset(self.ws, self.subset), self.opts,
+        return self._remember(("report", self.subset, names), lambda: report.variants_report(
+            self.ws, list(names), select_subset(self.ws, self.subset), self.opts,
             on_progress=on_progress, cancel=cancel), cancel)
 
     def test_labels(self) -> dict[int, int]:

@@ -18,7 +18,8 @@ def parser() -> argparse.ArgumentParser:
                                 "across Keras, ONNX Runtime and PyTorch, in the terminal.")
     options.add_workspace_options(p)
     p.add_argument("--variants", default=",".join(V.FLOAT_VARIANTS + V.QUANT_VARIANTS),
-                   help=f"comma list of {', '.join(V.ALL_VARIANTS)}")
+                   help=f"comma list of {', '.join(V.ALL_VARIANTS)}, or an int8 one with "
+                        "@recommended (after `r8 quantize --recommend`)")
     p.add_argument("--subset", default="all",
                    help=f"data of the Accuracy screen: {SUBSET_HELP}")
     p.add_argument("--input", default="test:0",
@@ -33,13 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         variants = V.parse_variants(args.variants)
         opts = options.variant_options(args)  # the same flags and parsing as r8
+        ws = None
+        if any(v.endswith(V.RECOMMENDED) for v in variants):
+            # as r8 does: VARIANT@recommended is registered with its saved settings before
+            # the app starts, or one line names `r8 quantize --recommend`
+            ws = options.workspace(args)
+            options.register_recommended(ws, variants, opts)
         options.check_quant(opts, variants)
         from tui.app import R8App
         from tui.session import Session
 
         session = Session(model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
                           download=not args.no_download, variants=variants,
-                          subset=args.subset, opts=opts)
+                          subset=args.subset, opts=opts, ws=ws)
         R8App(session, input_text=args.input).run()
     except R8Error as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -100,10 +100,10 @@ async def test_change_variant_and_input(ws: Workspace) -> None:
         await wait_idle(pilot)
         assert app.input_text == "test:9999"  # wraps round to the last image
 
-        await pilot.press("v")
+        await pilot.press("v", "v", "enter")  # the picker: open, next, pick
         assert app.variant == "onnx"
         assert "variant onnx" in screen_text(app)
-        await pilot.press("v")
+        await pilot.press("v", "v", "enter")  # round the end
         assert app.variant == "keras"
         await wait_idle(pilot)
 
@@ -196,7 +196,7 @@ async def test_bad_model_path_shows_the_fix(ws: Workspace, tmp_path: Path) -> No
 async def test_accuracy_flipped_image_opens_on_input_screen(ws: Workspace) -> None:
     app = make_app(ws, variants=("keras", "onnx-int8"), subset="first:500")
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("v")  # onnx-int8: the Accuracy screen opens on the header's variant
+        await pilot.press("v", "v", "enter")  # onnx-int8: the Accuracy screen opens on the header's variant
         await pilot.press("4")
         pane = app.query_one("#accuracy-pane")
         await wait_until(pilot, lambda: pane.report is not None)

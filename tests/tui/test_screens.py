@@ -85,7 +85,7 @@ async def test_l_expands_the_tree_and_the_palette_lists_each_command_once(
 async def test_accuracy_starts_on_the_variant_in_the_header(ws: Workspace) -> None:
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8"), subset="first:500")
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("v")
+        await pilot.press("v", "v", "enter")  # the picker: open, next, pick
         assert app.variant == "onnx"
         await pilot.press("4")
         pane = app.query_one("#accuracy-pane")
@@ -93,7 +93,7 @@ async def test_accuracy_starts_on_the_variant_in_the_header(ws: Workspace) -> No
         await pilot.pause()
         assert pane.variants_table.selected_row()[0] == "onnx"
         assert "onnx" in str(pane.query_one("#accuracy-per-class").border_title)
-        await pilot.press("v")  # the header and the table's cursor move together
+        await pilot.press("v", "v", "enter")  # the header and the table's cursor move together
         await pilot.pause()
         assert app.variant == "onnx-int8"
         assert pane.variants_table.selected_row()[0] == "onnx-int8"

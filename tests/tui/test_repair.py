@@ -1,0 +1,165 @@
+"""Repair from the app (issue 13 §5), the variant picker and run-time variants (issue 14), on
+the real engine: a repair job adds a variant that shows in the picker and the Accuracy table;
+cancelling one leaves no variant and no half-written cache file."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from textual.widgets import Input, OptionList, SelectionList
+
+from engine import evaluate, quantize
+from engine import variants as V
+from engine.cache import TMP_PREFIX
+from engine.subsets import select_subset
+from engine.workspace import Workspace
+from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tui.app import R8App
+from tui.jobs import job_threads_alive
+from tui.screens.repair import RepairScreen
+from tui.screens.variant_picker import VariantPicker
+from tui.session import RepairRequest, Session
+
+REPAIR_CALIB = "train:200"
+"""A small calibration set keeps the test's quantization to seconds."""
+REPAIRED = "onnx-int8@float:dense@calib:train:200"
+"""What engine.variants names onnx-int8 with dense float on 200 training images."""
+
+
+@pytest.fixture(autouse=True)
+def registry_as_it_was() -> Iterator[None]:
+    """Variants a test registers at run time leave with it (the registry is global)."""
+    before = set(V.names())
+    yield
+    for name in set(V.names()) - before:
+        V.unregister(name)
+
+
+def test_settings_name_is_the_registrys() -> None:
+    q = V.QuantSettings.parse({"float_layers": "dense", "calib": REPAIR_CALIB})
+    assert V.settings_name("onnx-int8", q) == REPAIRED
+    assert V.settings_name("onnx-int8", V.QuantSettings()) == "onnx-int8"
+    # a method equal to the backend's default is no change of settings
+    assert V.settings_name("torch-int8", replace(q, method="histogram")) == \
+        "torch-int8@float:dense@calib:train:200"
+    assert V.settings_name("torch-int8", replace(q, method="minmax")).endswith("@minmax")
+    assert "," not in V.settings_name("onnx-int8", replace(q, float_layers=("add", "dense")))
+
+
+@sync
+async def test_picker_picks_and_steps_back(ws: Workspace) -> None:
+    app = make_app(ws, variants=("keras", "onnx", "torch"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker))
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 3
+        assert options.highlighted == 0  # the current variant, keras
+        await pilot.press("down", "down", "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, VariantPicker))
+        assert app.variant == "torch"
+        assert "variant torch" in screen_text(app)
+        await pilot.press("V")
+        assert app.variant == "onnx"
+        await pilot.press("v", "escape")  # Escape keeps the current variant
+        assert app.variant == "onnx"
+        assert " cpu" in screen_text(app).splitlines()[0]  # the device indicator
+
+
+@pytest.mark.slow
+@sync
+async def test_repair_adds_a_variant_everywhere(ws: Workspace) -> None:
+    app = make_app(ws, variants=("keras", "onnx"), subset="first:500")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.session.known_layers() is not None)
+        await wait_idle(pilot)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RepairScreen))
+        dialog = app.screen
+        dialog.query_one(SelectionList).deselect_all()
+        dialog.query_one(SelectionList).select("dense")
+        calib = dialog.query_one("#repair-calib", Input)
+        calib.value = REPAIR_CALIB
+        await pilot.pause()
+        assert REPAIRED in screen_text(app)  # the dialog says the name before it builds
+        calib.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: REPAIRED in app.session.variants)
+        await wait_idle(pilot)
+        assert app.variant == REPAIRED
+        v = V.get(REPAIRED)
+        assert isinstance(v, V.QuantizedVariant)
+        assert quantize.cached_meta(ws, v.base, v.options(app.session.opts)) is not None
+        # the Accuracy table: a row for the new variant, its accuracy the engine's
+        await pilot.press("4")
+        pane = app.query_one("#accuracy-pane")
+        await wait_until(pilot, lambda: pane.report is not None)
+        await wait_idle(pilot)
+        rows = {r.variant: r for r in pane.report.rows}
+        assert set(rows) == {"keras", "onnx", REPAIRED}
+        subset = select_subset(ws, "first:500")
+        probs = evaluate.predictions(ws, REPAIRED, subset, app.session.opts).probs
+        assert rows[REPAIRED].accuracy == pytest.approx(
+            float(np.mean(probs.argmax(1) == subset.labels)), abs=1e-9)
+        assert REPAIRED in [r[0] for r in pane.variants_table.values]
+        # the picker lists it, marked as repaired
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker))
+        text = screen_text(app)
+        assert REPAIRED in text and "repaired" in text
+        await pilot.press("escape")
+
+
+@sync
+async def test_cancelled_repair_leaves_no_variant(ws: Workspace) -> None:
+    # a calibration seed never used before: the quantization is real work, not a cache hit
+    seed = random.randrange(10**6, 10**9)
+    opts = V.VariantOptions(quant=V.QuantSettings(calib_seed=seed))
+    session = Session(cache_dir=str(ws.cache_dir), download=False, variants=("keras", "onnx"),
+                      opts=opts)
+    app = R8App(session)
+    app.animation_level = "none"
+    req = RepairRequest("onnx-int8", ("dense",), True, None, "train:2000")
+    name = session.repair_name(req)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: session.known_layers() is not None)
+        await wait_idle(pilot)
+        app.start_repair(req)
+        await wait_until(pilot, lambda: any(j.stage == "repair" for j in app.jobs))
+        await pilot.pause(0.5)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        await wait_until(pilot, lambda: not job_threads_alive())
+        await pilot.pause()
+        assert name not in session.variants
+        assert name not in V.names()
+        assert app.variant == "keras"
+    resolved = quantize.settings("onnx-int8", session.repair_settings(req))
+    assert resolved.calib_seed == seed
+    assert quantize.cached_meta(ws, "onnx-int8", replace(opts, quant=session.repair_settings(
+        req))) is None
+    assert not [p for p in ws.cache_dir.rglob(f"{TMP_PREFIX}*")]
+
+
+@sync
+async def test_repair_dialog_refuses_bad_settings_in_one_line(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.session.known_layers() is not None)
+        await wait_idle(pilot)
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RepairScreen))
+        calib = app.screen.query_one("#repair-calib", Input)
+        calib.value = "train:0"
+        calib.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RepairScreen)  # stays open with what was typed
+        assert "selects nothing" in screen_text(app)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RepairScreen)
+        assert app.session.variants == ("keras", "onnx")
