@@ -68,7 +68,7 @@ async def test_n_walks_the_flipped_images(ws: Workspace) -> None:
 
 
 async def _accuracy(pilot, app: R8App):  # type: ignore[no-untyped-def]
-    await pilot.press("v")  # the header's variant: onnx-int8
+    await pilot.press("v", "v", "enter")  # the picker: the next variant, onnx-int8
     await pilot.press("4")
     pane = app.query_one("#accuracy-pane")
     await wait_until(pilot, lambda: pane.report is not None)
@@ -134,7 +134,7 @@ async def test_flipped_browser_filters_equal_the_engines_sets(ws: Workspace) -> 
     flipped = {v: set(inputs.parse_input(ws, f"flipped:{v}").indices.tolist())
                for v in ("onnx-int8", "torch-int8")}
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("v", "v")  # torch-int8
+        await pilot.press("v", "v", "v", "enter")  # the picker: two on, torch-int8
         await pilot.press("4")
         pane = app.query_one("#accuracy-pane")
         await wait_until(pilot, lambda: pane.report is not None)
@@ -187,7 +187,7 @@ async def test_enter_opens_the_layer_by_layer_error_beside_the_pinned_image(
         await open_input(pilot, app, "test:7")
         await pilot.press("t")  # pin test:7 as the typical image
         assert app.session.pinned_input == "test:7"
-        await pilot.press("v")  # onnx; _accuracy steps on to onnx-int8
+        await pilot.press("v", "v", "enter")  # onnx; _accuracy steps on to onnx-int8
         pane = await _accuracy(pilot, app)
         assert app.variant == "onnx-int8"
         table = pane.flipped_table

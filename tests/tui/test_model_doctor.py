@@ -111,7 +111,7 @@ async def test_int8_histograms_show_the_grid_levels_and_clipping(ws: Workspace) 
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.model_pane
         await _ready(pilot)
-        await pilot.press("v", "j", "j", "j", "j")  # onnx-int8, conv2d_1: per-channel kernel
+        await pilot.press("v", "v", "enter", "j", "j", "j", "j")  # picker: onnx-int8, conv2d_1: per-channel kernel
         await wait_idle(pilot)
         assert pane.layer_tree.selected_layer.name == "conv2d_1"
         assert pane.hist.kind == "quant"
@@ -159,7 +159,7 @@ async def test_sensitivity_on_the_tree_with_its_noise_floor(ws: Workspace) -> No
     async with app.run_test(size=(140, 44)) as pilot:
         pane = app.model_pane
         await _ready(pilot)
-        await pilot.press("v", "S")
+        await pilot.press("v", "v", "enter", "S")  # picker: onnx-int8
         assert pane.metric is M.SENSITIVITY
         await wait_until(pilot, lambda: app.session.known_sensitivity("onnx-int8") is not None,
                          timeout=1800)
