@@ -18,7 +18,6 @@ from cli.common import (
     pct,
     positive_int,
     progress,
-    variant_options,
     workspace,
 )
 from engine import evaluate, export
@@ -128,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, options.checked(args, ws, names))
-    options.register_recommended(ws, names, opts)
+    opts = options.resolved_options(args, ws, names)
     with progress(not args.json) as (on_progress, cancel):
         rep = evaluate.evaluate(ws, names, dataset, opts, args.batch_size, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

@@ -108,6 +108,18 @@ def checked(args: argparse.Namespace, ws: Workspace, variants: Iterable[str]) ->
     return QuantSettings.parse(quant)
 
 
+def resolved_options(args: argparse.Namespace, ws: Workspace,
+                     variants: Iterable[str]) -> VariantOptions:
+    """The options of a command that names ``variants``: settings checked against them
+    (`checked`), parsed (`variant_options`), and every ``VARIANT@recommended`` among them
+    registered with its saved settings (`register_recommended`), so it is usable like any
+    variant from here on."""
+    names = list(variants)
+    opts = variant_options(args, checked(args, ws, names))
+    register_recommended(ws, names, opts)
+    return opts
+
+
 def variant_options(args: argparse.Namespace,
                     quant: QuantSettings | dict[str, Any] | None = None) -> VariantOptions:
     """VariantOptions from the device and quantization flags (those a parser lacks keep their

@@ -18,7 +18,6 @@ from cli.common import (
     out_console,
     pct,
     progress,
-    variant_options,
     workspace,
 )
 from engine import export
@@ -124,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, options.checked(args, ws, names))
-    options.register_recommended(ws, names, opts)
+    opts = options.resolved_options(args, ws, names)
     with progress(not args.json) as (on_progress, cancel):
         rep = R.variants_report(ws, names, dataset, opts, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)
