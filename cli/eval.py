@@ -29,7 +29,9 @@ from engine.types import CLASS_NAMES
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate variants on the CIFAR-10 test set")
     p.add_argument("--variant", default=",".join(V.FLOAT_VARIANTS),
-                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: float variants)")
+                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: float "
+                        "variants); an int8 variant with settings side by side: "
+                        "VARIANT@recommended, VARIANT@bias-correction, VARIANT@float=L1+L2")
     p.add_argument("--subset", default="all", help=SUBSET_HELP)
     p.add_argument("--batch-size", type=positive_int, default=evaluate.DEFAULT_BATCH_SIZE)
     add_device_options(p)

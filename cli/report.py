@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="all variants vs the float baseline: accuracy, deltas, "
                                       "agreement, size, flipped images")
     p.add_argument("--variant", default=",".join(R.DEFAULT_REPORT_VARIANTS),
-                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: all)")
+                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: all); an int8 "
+                        "variant with settings side by side: VARIANT@recommended, VARIANT@bias-correction, "
+                        "VARIANT@float=L1+L2")
     p.add_argument("--subset", default="all", help=SUBSET_HELP)
     add_device_options(p)
     options.add_quant_options(p)
