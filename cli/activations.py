@@ -18,13 +18,13 @@ from cli.common import (
     pct,
     print_json,
     progress,
-    variant_options,
     workspace,
 )
 from engine import activations as A
 from engine import inputs as I
 from engine import layers as L
 from engine import qparams as Q
+from engine import variants as V
 from engine.export import write_csv
 from engine.stats import TensorStats
 
@@ -110,8 +110,9 @@ def print_quant(rep: Q.QuantParamsReport, only: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    V.parse_variants(args.variant)
     ws = workspace(args)
-    opts = variant_options(args, options.checked(args, ws, [args.variant]))
+    opts = options.resolved_options(args, ws, [args.variant])
     A.check_variant(args.variant)
     layers = L.layer_map(ws, opts.opset)
     if args.layer:

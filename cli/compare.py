@@ -17,12 +17,12 @@ from cli.common import (
     emit,
     out_console,
     progress,
-    variant_options,
     workspace,
 )
 from engine import activations as A
 from engine import compare as C
 from engine import inputs as I
+from engine import variants as V
 from engine.export import write_csv
 
 SUMMARY = ("min", "max", "mean", "std", "zeros_fraction")
@@ -149,10 +149,12 @@ def print_table(rep: C.ComparisonReport) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for v in (args.a, args.b):
+        V.parse_variants(v)  # VARIANT@recommended is registered once the workspace is open
+    ws = workspace(args)
+    opts = options.resolved_options(args, ws, [args.a, args.b])
+    for v in (args.a, args.b):
         A.check_variant(v)
     C.check_error_mode(args.a, args.b, args.error)
-    ws = workspace(args)
-    opts = variant_options(args, options.checked(args, ws, [args.a, args.b]))
     if args.layer is not None:
         C.check_row_name(ws, args.layer, opts.opset)
     spec = I.parse_input(ws, args.input)

@@ -18,7 +18,6 @@ from cli.common import (
     pct,
     positive_int,
     progress,
-    variant_options,
     workspace,
 )
 from engine import evaluate, export
@@ -30,7 +29,9 @@ from engine.types import CLASS_NAMES
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate variants on the CIFAR-10 test set")
     p.add_argument("--variant", default=",".join(V.FLOAT_VARIANTS),
-                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: float variants)")
+                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: float "
+                        "variants); an int8 variant with settings side by side: "
+                        "VARIANT@recommended, VARIANT@bias-correction, VARIANT@float=L1+L2")
     p.add_argument("--subset", default="all", help=SUBSET_HELP)
     p.add_argument("--batch-size", type=positive_int, default=evaluate.DEFAULT_BATCH_SIZE)
     add_device_options(p)
@@ -128,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, options.checked(args, ws, names))
-    options.register_recommended(ws, names, opts)
+    opts = options.resolved_options(args, ws, names)
     with progress(not args.json) as (on_progress, cancel):
         rep = evaluate.evaluate(ws, names, dataset, opts, args.batch_size, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

@@ -103,9 +103,27 @@ def checked(args: argparse.Namespace, ws: Workspace, variants: Iterable[str]) ->
     from engine.float_layers import check_settings
 
     quant = from_args(args)
-    check_settings(ws, [v.removesuffix("@recommended") for v in variants], quant,
+    check_settings(ws, [v.partition("@")[0] for v in variants], quant,
                    getattr(args, "opset", DEFAULT_OPSET))
     return QuantSettings.parse(quant)
+
+
+def resolved_options(args: argparse.Namespace, ws: Workspace,
+                     variants: Iterable[str]) -> VariantOptions:
+    """The options of a command that names ``variants``: settings checked against them
+    (`checked`), parsed (`variant_options`), every ``VARIANT@recommended`` among them
+    registered with its saved settings (`register_recommended`) and every
+    ``VARIANT@bias-correction`` / ``VARIANT@float=L1+L2`` with those settings
+    (engine.named_settings), so each is usable like any variant from here on."""
+    from engine import named_settings
+
+    names = list(variants)
+    opts = variant_options(args, checked(args, ws, names))
+    register_recommended(ws, names, opts)
+    for name in names:
+        if named_settings.is_named(name):
+            named_settings.register(ws, name, opts)
+    return opts
 
 
 def variant_options(args: argparse.Namespace,

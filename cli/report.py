@@ -18,7 +18,6 @@ from cli.common import (
     out_console,
     pct,
     progress,
-    variant_options,
     workspace,
 )
 from engine import export
@@ -36,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="all variants vs the float baseline: accuracy, deltas, "
                                       "agreement, size, flipped images")
     p.add_argument("--variant", default=",".join(R.DEFAULT_REPORT_VARIANTS),
-                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: all)")
+                   help=f"comma list of {', '.join(V.ALL_VARIANTS)} (default: all); an int8 "
+                        "variant with settings side by side: VARIANT@recommended, VARIANT@bias-correction, "
+                        "VARIANT@float=L1+L2")
     p.add_argument("--subset", default="all", help=SUBSET_HELP)
     add_device_options(p)
     options.add_quant_options(p)
@@ -124,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
     names = V.parse_variants(args.variant)
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, options.checked(args, ws, names))
-    options.register_recommended(ws, names, opts)
+    opts = options.resolved_options(args, ws, names)
     with progress(not args.json) as (on_progress, cancel):
         rep = R.variants_report(ws, names, dataset, opts, on_progress, cancel)
     return emit(args, rep, report_json, print_tables, write_tables)

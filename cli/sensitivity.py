@@ -17,7 +17,6 @@ from cli.common import (
     out_console,
     pct,
     progress,
-    variant_options,
     workspace,
 )
 from engine import sensitivity as S
@@ -93,7 +92,7 @@ def print_table(rep: S.SensitivityReport) -> None:
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
     dataset = select_subset(ws, args.subset)
-    opts = variant_options(args, options.checked(args, ws, [args.variant]))
+    opts = options.resolved_options(args, ws, [args.variant])
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip()) or None
     S.check_request(ws, args.variant, args.mode, dataset, layers, opts)
     with progress(not args.json) as (on_progress, cancel):

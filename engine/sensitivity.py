@@ -114,6 +114,18 @@ def _opts(opts: V.VariantOptions, quant: Any) -> V.VariantOptions:
     """``opts`` with the quantization settings ``quant`` (a mapping), parsed."""
     return replace(opts, quant=QuantSettings.parse(quant, opts.quant.cpu))
 
+
+def recipe(variant: str, opts: V.VariantOptions) -> tuple[str, V.VariantOptions]:
+    """An int8 variant registered with its own settings (``torch-int8@recommended``) as its
+    recipe and those settings, so its points are that recipe with one more (or one less)
+    float unit; any other name is returned as it is."""
+    if variant in Q.VARIANT_BACKEND or variant not in V.names(kind="quantized"):
+        return variant, opts
+    v = V.get(variant)
+    assert isinstance(v, V.QuantizedVariant)
+    return v.base, v.options(opts)
+
+
 def sign_test_p(gained: int, lost: int) -> float:
     """Exact two-sided binomial (sign) test p-value of ``gained`` vs ``lost`` at p = 1/2."""
     n = gained + lost
@@ -128,6 +140,7 @@ def check_request(ws: Workspace, variant: str, mode: str, dataset: Dataset,
                   layers: tuple[str, ...] | None, opts: V.VariantOptions,
                   ) -> tuple[Q.ResolvedQuant, tuple[FL.QuantUnit, ...]]:
     """Refuse what cannot run, with one line naming the fix; the settings and the units."""
+    variant, opts = recipe(variant, opts)
     if variant not in Q.VARIANT_BACKEND:
         kind = "a float variant" if variant in V.ALL_VARIANTS else "not a variant"
         raise UsageError(f"sensitivity needs an int8 variant; {variant!r} is {kind}; use "
@@ -165,7 +178,7 @@ def sensitivity(
 ) -> SensitivityReport:
     """Accuracy of ``variant`` with each unit alone float (or alone int8) on ``dataset``."""
     t0 = time.perf_counter()
-    opts = opts or V.VariantOptions()
+    variant, opts = recipe(variant, opts or V.VariantOptions())
     s, units = check_request(ws, variant, mode, dataset, layers, opts)
     all_units = FL.unit_names(layer_map(ws, opts.opset))
     labels = dataset.labels

@@ -65,10 +65,11 @@ def keras_capture(worker: TFWorker, model_path: Path, names: list[str], batch: n
     return [out[f"t{i}"] for i in range(len(names))]
 
 
-def keras_weights(worker: TFWorker, model_path: Path) -> list[tuple[str, str, np.ndarray]]:
+def keras_weights(worker: TFWorker, model_path: Path,
+                  cancel: threading.Event | None = None) -> list[tuple[str, str, np.ndarray]]:
     """(layer, param, float32 values) of every Keras weight, model order."""
     rows, out = worker.call("keras.weights", {"model": str(model_path)},
-                            what=f"reading the Keras weights of {model_path}")
+                            what=f"reading the Keras weights of {model_path}", cancel=cancel)
     return [(layer, param, out[f"w{i}"]) for i, (layer, param) in enumerate(rows)]
 
 

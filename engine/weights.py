@@ -18,6 +18,7 @@ weight lands on +-127 by construction, so that count is not clipping).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 from engine import frameworks
 from engine import variants as V
 from engine.cache import make_key
-from engine.errors import UsageError
+from engine.errors import CancelledError, UsageError
 from engine.layers import LayerInfo, find_layer, keras_layer_of_tensor, layer_map
 from engine.stats import Histogram, TensorStats, compare_tensors, histogram, tensor_stats
 from engine.workspace import Workspace
@@ -70,24 +71,28 @@ def check_weight_variant(variant: str) -> None:
 
 
 def weight_reports(ws: Workspace, variant: str = "keras", layer: str | None = None,
-                   opts: V.VariantOptions | None = None) -> tuple[WeightReport, ...]:
-    """Every parameter of every layer (or of ``layer``) of ``variant``, model order (cached)."""
+                   opts: V.VariantOptions | None = None, *,
+                   cancel: threading.Event | None = None) -> tuple[WeightReport, ...]:
+    """Every parameter of every layer (or of ``layer``) of ``variant``, model order (cached).
+    ``cancel`` reaches the conversion, the quantization and the TensorFlow worker's job (set,
+    it stops the worker and raises CancelledError; nothing is cached)."""
     opts = opts or V.VariantOptions()
     check_weight_variant(variant)
-    layers = layer_map(ws, opts.opset)
+    layers = layer_map(ws, opts.opset, cancel=cancel)
     if layer is not None:
         find_layer(layers, layer)
     key = make_key(WEIGHTS_STAGE, {"variant": V.identity(ws, variant, opts),
                                    "report": WEIGHTS_REPORT_VERSION},
                    ("numpy", *V.libraries(variant)))
     reports = ws.cache.json_result(
-        WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers),
+        WEIGHTS_STAGE, key, lambda: _build(ws, variant, opts, layers, cancel),
         lambda reps: [_to_dict(r) for r in reps],
         lambda items: tuple(_from_dict(d) for d in items), {"variant": variant})
     return tuple(r for r in reports if layer is None or r.layer == layer)
 
 
-def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = None,
+def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = None, *,
+                  cancel: threading.Event | None = None,
                   ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
     """(layer, param, values, int8 detail) of every parameter, uncached (imports frameworks).
 
@@ -96,11 +101,11 @@ def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = N
     """
     opts = opts or V.VariantOptions()
     check_weight_variant(variant)
-    layers = layer_map(ws, opts.opset)
+    layers = layer_map(ws, opts.opset, cancel=cancel)
     known = {x.name for x in layers}
-    src = V.get(variant).weight_source(ws, opts)
+    src = V.get(variant).weight_source(ws, opts, cancel=cancel)
     if src.format == "keras":
-        return _keras_weights(ws)
+        return _keras_weights(ws, cancel)
     if src.format == "onnx":
         return [(ly, p, a, None) for ly, p, a in _onnx_float(src.model, known)]
     if src.format == "qdq":
@@ -109,10 +114,13 @@ def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = N
 
 
 def _build(ws: Workspace, variant: str, opts: V.VariantOptions,
-           layers: tuple[LayerInfo, ...]) -> tuple[WeightReport, ...]:
+           layers: tuple[LayerInfo, ...],
+           cancel: threading.Event | None = None) -> tuple[WeightReport, ...]:
     order = {x.name: x.index for x in layers}
     rows = []
-    for lay, param, values, detail in weight_arrays(ws, variant, opts):
+    for lay, param, values, detail in weight_arrays(ws, variant, opts, cancel=cancel):
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("reading the weights was cancelled")
         rows.append(WeightReport(lay, variant, param, tuple(int(d) for d in values.shape),
                                  tensor_stats(values), histogram(values), _quant(detail)))
     params_order = ("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance")
@@ -157,12 +165,14 @@ def clipped_count(ref: np.ndarray, scale: np.ndarray, zero: np.ndarray, axis: in
 
 
 # -- readers --------------------------------------------------------------------------------
-def _keras_weights(ws: Workspace) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+def _keras_weights(ws: Workspace, cancel: threading.Event | None = None,
+                   ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
     from engine import tf_jobs
 
     _ = ws.model_sha  # checks the file with h5py in this process first
     return [(lay, param, values, None)
-            for lay, param, values in tf_jobs.keras_weights(ws.tf_worker, ws.model_path)]
+            for lay, param, values in tf_jobs.keras_weights(ws.tf_worker, ws.model_path,
+                                                            cancel)]
 
 
 def _param_of(node: Any, position: int) -> str:

@@ -107,9 +107,19 @@ def test_torch_corrected_convs_have_zero_mean_error(ws: Workspace) -> None:
         assert np.abs(after[n]).max() < RESIDUAL_TOLERANCE, n
 
 
+@pytest.mark.slow
 def test_bias_correction_changes_the_key_and_is_cached(ws: Workspace) -> None:
+    """Stands alone: builds the corrected model itself (from the cache when a test before
+    it did), then checks the shifts are cached under their own key and served again."""
     a = Q.identity(ws, "torch-int8", VariantOptions())["key"]
     b = Q.identity(ws, "torch-int8", BC)["key"]
     assert a != b
+    first = Q.torch_quantized_module(ws, BC)
     hit = ws.cache.load(Q.STAGE, b)
     assert hit is not None and len(hit[1]["modules"]) == 9  # shifts cached once computed
+    again = Q.torch_quantized_module(ws, BC)  # rebuilt from the cached shifts
+    names = B.torch_corrected_modules(first)
+    for name in names:
+        bias_1 = first.get_submodule(name).bias()
+        bias_2 = again.get_submodule(name).bias()
+        assert np.array_equal(bias_1.detach().numpy(), bias_2.detach().numpy()), name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,3 +186,44 @@ def test_worker_reports_errors_and_survives_them(ws: Workspace, tmp_path: Path) 
         pid = worker.pid
         worker.close()
     assert pid is not None and not _alive(pid)
+
+
+@pytest.mark.slow
+def test_cancelled_weight_job_stops_the_worker(ws: Workspace, tmp_path: Path) -> None:
+    """weight_reports hands its cancel to the TF worker's job: set, the worker's PID is gone
+    within a second, nothing is cached, and the next call (a fresh worker) succeeds."""
+    from engine import weights
+    from engine.layers import layer_map
+
+    layer_map(ws)  # seed a fresh cache with the layer map only: the weights need the worker
+    shutil.copytree(ws.cache.root / "layers", tmp_path / "layers")
+    fresh = Workspace.open(cache_dir=str(tmp_path), download=False)
+    cancel = threading.Event()
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            weights.weight_reports(fresh, "keras", cancel=cancel)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failure.append(exc)
+
+    job = threading.Thread(target=read)
+    job.start()
+    deadline = time.monotonic() + 60
+    while fresh.tf_worker.pid is None and job.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = fresh.tf_worker.pid
+    assert pid is not None and _alive(pid), failure  # the weight job is in the worker
+    time.sleep(0.3)  # importing TensorFlow or reading the .h5
+    cancel.set()
+    t0 = time.monotonic()
+    while _alive(pid) and time.monotonic() - t0 < GONE_WITHIN_S:
+        time.sleep(0.01)
+    assert not _alive(pid)
+    job.join(GONE_WITHIN_S)
+    assert not job.is_alive() and len(failure) == 1 and isinstance(failure[0], CancelledError)
+    assert not (tmp_path / "weights").exists() or not list((tmp_path / "weights").iterdir())
+    assert list(tmp_path.rglob(".tmp-*")) == []
+    again = weights.weight_reports(fresh, "keras")
+    assert {r.param for r in again if r.layer == "conv2d"} == {"kernel", "bias"}
+    assert fresh.tf_worker.pid != pid

@@ -94,10 +94,10 @@ def parse_variants(text: str, allowed: tuple[str, ...] | None = None) -> list[st
     if not found:
         raise UsageError(f"no variant given; use one or more of {', '.join(allowed)}")
     for v in found:
-        base = v.removesuffix(RECOMMENDED)
-        if v != base and v not in _REGISTRY and base in names(kind="quantized") \
-                and base in allowed:
-            continue  # registered with its saved settings by engine.recommend.register_requested
+        base = v.partition("@")[0]
+        if v != base and v not in _REGISTRY and base in QUANT_VARIANTS and base in allowed:
+            continue  # VARIANT@recommended (engine.recommend) or VARIANT@bias-correction,
+            # VARIANT@float=L1+L2 (engine.named_settings): registered by the edge
         if v not in allowed:
             raise UsageError(f"unknown variant {v!r}; use one of {', '.join(allowed)}")
     return list(dict.fromkeys(found))

@@ -104,7 +104,10 @@ class Variant:
                       layers: tuple[LayerInfo, ...]) -> CaptureModel:
         raise UsageError(f"cannot capture activations of variant {self.name!r}")
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
+        """Where the weights are (building the model through the cache first; ``cancel``
+        reaches the conversion, the quantization and the TensorFlow worker)."""
         raise UsageError(f"cannot read weights of variant {self.name!r}")
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:

@@ -33,7 +33,8 @@ class KerasVariant(Variant):
                       layers: tuple[LayerInfo, ...]) -> CaptureModel:
         return CaptureModel("keras", ws.model_path, {})
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
         return WeightSource("keras", ws.model_path)
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:

@@ -38,8 +38,9 @@ class OnnxVariant(Variant):
         targets = {x.name: x.onnx_output for x in layers if x.onnx_output}
         return CaptureModel("onnx", ws.onnx_path(opts.opset), targets, opts.device, opts.threads)
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
-        return WeightSource("onnx", ws.onnx_path(opts.opset))
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
+        return WeightSource("onnx", ws.onnx_path(opts.opset, cancel=cancel))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
         return file_size(ws.onnx_path(opts.opset)), "float .onnx file"

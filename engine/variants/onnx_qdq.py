@@ -45,8 +45,10 @@ class OnnxQdqVariant(QuantizedVariant):
         targets, qparams = L.qdq_targets(path, layers)
         return CaptureModel("onnx", path, targets, opts.device, opts.threads, qparams)
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
-        return WeightSource("qdq", self.path(ws, opts), ws.onnx_path(opts.opset))
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
+        return WeightSource("qdq", self.path(ws, opts, cancel=cancel),
+                            ws.onnx_path(opts.opset, cancel=cancel))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
         path = quantize.onnx_quantized_cached(ws, self.base, self.options(opts))

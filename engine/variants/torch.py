@@ -46,8 +46,9 @@ class TorchVariant(Variant):
         targets = {x.name: x.torch_output for x in layers if x.torch_output}
         return CaptureModel("torch", self.module(ws, opts), targets, opts.device, opts.threads)
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
-        return WeightSource("torch", self.module(ws, opts))
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
+        return WeightSource("torch", self.module(ws, opts, cancel=cancel))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
         """Cached: measuring it imports torch, onnx2torch and torchvision (most of a warm

@@ -47,9 +47,10 @@ class TorchFxVariant(QuantizedVariant):
         # 0..127, but the quantized tensors hold 0..255 (ReLU outputs use up to 165 levels)
         return CaptureModel("torch", module, targets, "cpu", opts.threads)
 
-    def weight_source(self, ws: Workspace, opts: VariantOptions) -> WeightSource:
-        return WeightSource("torch", self.module(ws, opts),
-                            convert.onnx_to_torch(ws.onnx_path(opts.opset)))
+    def weight_source(self, ws: Workspace, opts: VariantOptions, *,
+                      cancel: threading.Event | None = None) -> WeightSource:
+        return WeightSource("torch", self.module(ws, opts, cancel=cancel),
+                            convert.onnx_to_torch(ws.onnx_path(opts.opset, cancel=cancel)))
 
     def size(self, ws: Workspace, opts: VariantOptions) -> tuple[int | None, str]:
         if self.settings(opts).float_layers or self.settings(opts).bias_correction:
