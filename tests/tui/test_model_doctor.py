@@ -111,7 +111,7 @@ async def test_int8_histograms_show_the_grid_levels_and_clipping(ws: Workspace) 
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.model_pane
         await _ready(pilot)
-        await pilot.press("v", "v", "enter", "j", "j", "j", "j")  # picker: onnx-int8, conv2d_1: per-channel kernel
+        await pilot.press("v", "v", "enter", "j", "j", "j", "j")  # onnx-int8, conv2d_1 (per channel)
         await wait_idle(pilot)
         assert pane.layer_tree.selected_layer.name == "conv2d_1"
         assert pane.hist.kind == "quant"
