@@ -73,21 +73,21 @@ async def test_pick_a_and_b_shows_the_engines_comparison(ws: Workspace) -> None:
         assert [r[0] for r in table.values] == [x.name for x in want.layers]
         col = {name: i for i, name in enumerate(table.header)}
         for row, x in zip(table.values, want.layers, strict=True):
-            assert same(row[col["acc. SQNR dB"]], x.diff.sqnr_db), x.name
+            assert same(row[col["acc. dB"]], x.diff.sqnr_db), x.name
             assert same(row[col["acc. cosine"]], x.diff.cosine), x.name
             iso = x.isolated.diff.sqnr_db if x.isolated else None
-            assert same(row[col["isol. SQNR dB"]], iso), x.name
-        isolated = [r for r in table.values if r[col["isol. SQNR dB"]] is not None]
+            assert same(row[col["isol. dB"]], iso), x.name
+        isolated = [r for r in table.values if r[col["isol. dB"]] is not None]
         assert len(isolated) >= 9  # every conv unit of the int8 model has its own error
         text = screen_text(app)
-        assert "input test:0 (1 image)" in text
+        assert "test:0 (1 image)" in text
         assert "isolated error: onnx-int8's own layers" in text
 
         # a float pair: accumulated only, every isolated cell empty, and the title says why
         await pick(pilot, "b", "keras")
         await wait_until(pilot, lambda: pane.compare_table.border_title == "keras against onnx")
         await wait_idle(pilot)
-        assert all(r[col["isol. SQNR dB"]] is None for r in pane.compare_table.values)
+        assert all(r[col["isol. dB"]] is None for r in pane.compare_table.values)
         assert "isolated error: - (A and B are float: it needs an int8 side)" in screen_text(app)
 
         # Escape in the picker keeps the pair; s swaps it
