@@ -178,6 +178,7 @@ class LayersPane(Pane):
                               "(a/b pick A/B, s swaps)")
             self.compare_table.border_title = None
             self.compare_table.load(list(COMPARE_HEADER), [])
+            self.chart.border_title = f"SQNR by depth, {b} vs {a}"
             self.chart.show({}, "SQNR dB", note=f"comparing {a} with {b}…")
             return
         first = rep.first_divergence or "none"
