@@ -73,21 +73,21 @@ async def test_pick_a_and_b_shows_the_engines_comparison(ws: Workspace) -> None:
         assert [r[0] for r in table.values] == [x.name for x in want.layers]
         col = {name: i for i, name in enumerate(table.header)}
         for row, x in zip(table.values, want.layers, strict=True):
-            assert same(row[col["acc. SQNR dB"]], x.diff.sqnr_db), x.name
+            assert same(row[col["acc. dB"]], x.diff.sqnr_db), x.name
             assert same(row[col["acc. cosine"]], x.diff.cosine), x.name
             iso = x.isolated.diff.sqnr_db if x.isolated else None
-            assert same(row[col["isol. SQNR dB"]], iso), x.name
-        isolated = [r for r in table.values if r[col["isol. SQNR dB"]] is not None]
+            assert same(row[col["isol. dB"]], iso), x.name
+        isolated = [r for r in table.values if r[col["isol. dB"]] is not None]
         assert len(isolated) >= 9  # every conv unit of the int8 model has its own error
         text = screen_text(app)
-        assert "input test:0 (1 image)" in text
+        assert "test:0 (1 image)" in text
         assert "isolated error: onnx-int8's own layers" in text
 
         # a float pair: accumulated only, every isolated cell empty, and the title says why
         await pick(pilot, "b", "keras")
         await wait_until(pilot, lambda: pane.compare_table.border_title == "keras against onnx")
         await wait_idle(pilot)
-        assert all(r[col["isol. SQNR dB"]] is None for r in pane.compare_table.values)
+        assert all(r[col["isol. dB"]] is None for r in pane.compare_table.values)
         assert "isolated error: - (A and B are float: it needs an int8 side)" in screen_text(app)
 
         # Escape in the picker keeps the pair; s swaps it
@@ -126,8 +126,8 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
         await wait_until(pilot, lambda: pane.layer_list.values and all(
             pane.is_loaded(v, "test:0") for v in INT8_VARIANTS))
         await wait_idle(pilot)
-        assert pane.table.header == ["stat", *INT8_VARIANTS]
-        assert [r[0] for r in pane.table.values] == list(STAT_ROWS)
+        assert pane.header == ["stat", *INT8_VARIANTS]
+        assert [r[0] for r in pane.rows] == list(STAT_ROWS)
         spec = parse_input(ws, "test:0")
         reports = {v: compare.compare_activations(ws, "keras", v, spec) for v in INT8_VARIANTS[1:]}
         quant = qparams.activation_qparams(ws, "onnx-int8", spec)
@@ -137,7 +137,7 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
             layer = pane.layer_name
             assert layer is not None and layer not in seen
             seen.add(layer)
-            rows = {r[0]: r[1:] for r in pane.table.values}
+            rows = {r[0]: r[1:] for r in pane.rows}
             assert rows["SQNR dB"][0] is None  # keras is the reference
             for i, v in enumerate(INT8_VARIANTS[1:], start=1):
                 want = next((x.diff.sqnr_db for x in reports[v].layers if x.name == layer), None)
@@ -153,6 +153,9 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
         # on a ReLU output the int8 column is far below the float one and has a scale
         assert act_rows["SQNR dB"][1] > compare.FLOAT_AGREEMENT_DB > act_rows["SQNR dB"][2]
         assert act_rows["scale"][2] > 0 and act_rows["scale"][1] is None
+        exported = pane.table_in_view()  # what e writes: every variant, not one page
+        assert exported is not None and exported.header == pane.header
+        assert exported.values == pane.rows
         text = screen_text(app)
         assert "in every variant · input test:0 (1 image)" in text
         assert "histograms (log count) on one x range" in text

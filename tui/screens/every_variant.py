@@ -154,6 +154,10 @@ class EveryVariantPane(Pane):
         """The layer shown."""
         self._synced: object = None
         """The Model screen's layer this view last followed."""
+        self.header: list[str] = []
+        """Header of the values shown: stat, then one column per variant."""
+        self.rows: list[list[Any]] = []
+        """The values shown (STAT_ROWS), exported by e."""
         self.first_column = 0
         """Index of the first variant after the baseline shown (paging when they do not fit)."""
         self.failed: dict[str, str] = {}
@@ -276,7 +280,8 @@ class EveryVariantPane(Pane):
         loading = [v for v in variants if not self.is_loaded(v, text)]
         columns = [variant_column(session, v, text, layer) for v in variants]
         rows = [[stat, *(col[i] for col in columns)] for i, stat in enumerate(STAT_ROWS)]
-        self.table.load(["stat", *variants], rows)
+        self.header = ["stat", *variants]
+        self.rows = rows
         self.show_grid(variants, rows)
         mean_row = STAT_ROWS.index("mean")
         absent = [v for v, col in zip(variants, columns, strict=True)
@@ -313,8 +318,13 @@ class EveryVariantPane(Pane):
         self.show_layer()
 
     def table_in_view(self) -> R8Table | None:
-        """e exports every variant's column of the layer shown (all of them, not one page)."""
-        return self.table if self.table.values else None
+        """e exports every variant's column of the layer shown (all of them, not one page);
+        the hidden table is filled only then (filling it on each layer change costs ~20 ms)."""
+        if not self.rows:
+            return None
+        self.table.table_name = f"every-variant-{self.layer_name}"
+        self.table.load(self.header, self.rows)
+        return self.table
 
     def fitting_columns(self) -> int:
         """How many variant columns fit beside the stat column."""

@@ -22,10 +22,11 @@ from tui.widgets.table import R8Table
 if TYPE_CHECKING:
     from engine.compare import ComparisonReport
 
-COMPARE_HEADER = ("layer", "shape", "acc. SQNR dB", "acc. cosine", "acc. max |diff|",
-                  "isol. SQNR dB", "isol. weights dB", "isol. requant dB", "first")
-"""Columns of the comparison: accumulated error (B against A at each layer) and the isolated
-error the int8 side's layer adds by itself (engine.isolated; empty on a float pair)."""
+COMPARE_HEADER = ("layer", "acc. dB", "isol. dB", "acc. cosine", "acc. max |diff|",
+                  "isol. weights dB", "isol. requant dB", "first", "shape")
+"""Columns of the comparison, the two SQNRs first (side by side at 80 columns): accumulated
+error (B against A at each layer, SQNR in dB) and the isolated error the int8 side's layer adds
+by itself (engine.isolated; empty on a float pair)."""
 
 
 def activation_rows(acts: ActivationsByLayer) -> list[list[Any]]:
@@ -38,12 +39,11 @@ def comparison_rows(rep: ComparisonReport) -> list[list[Any]]:
     rows = []
     for c in rep.layers:
         iso = c.isolated
-        rows.append([c.name, shape_text(c.shape), c.diff.sqnr_db, c.diff.cosine,
+        rows.append([c.name, c.diff.sqnr_db, iso.diff.sqnr_db if iso else None, c.diff.cosine,
                      c.diff.max_abs_diff,
-                     iso.diff.sqnr_db if iso else None,
                      iso.weight_sqnr_db if iso else None,
                      iso.requant_sqnr_db if iso else None,
-                     "first" if c.name == rep.first_divergence else ""])
+                     "first" if c.name == rep.first_divergence else "", shape_text(c.shape)])
     return rows
 
 
@@ -178,6 +178,7 @@ class LayersPane(Pane):
                               "(a/b pick A/B, s swaps)")
             self.compare_table.border_title = None
             self.compare_table.load(list(COMPARE_HEADER), [])
+            self.chart.border_title = f"SQNR by depth, {b} vs {a}"
             self.chart.show({}, "SQNR dB", note=f"comparing {a} with {b}…")
             return
         first = rep.first_divergence or "none"
@@ -186,9 +187,9 @@ class LayersPane(Pane):
         else:
             isolated = "isolated error: - (A and B are float: it needs an int8 side)"
         self.title.update(
-            f"[b]A[/] {a} vs [b]B[/] {b} · input {rep.input} ({images_text(rep.n)}) · "
-            f"first SQNR < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
-            "[dim]a/b pick, s swaps, Enter: layer on Model[/]")
+            f"[b]A[/] {a} vs [b]B[/] {b} · {rep.input} ({images_text(rep.n)}) · "
+            f"first < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
+            "[dim]a/b pick, s swap, Enter: on Model[/]")
         self.compare_table.border_title = f"{b} against {a}"
         self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep))
         series = {"accumulated": [c.diff.sqnr_db for c in rep.layers]}

@@ -19,11 +19,14 @@ def depth_text(series: Mapping[str, Sequence[float]], width: int, height: int,
     """Line chart of each series over its index (1 = first layer), y axis labelled ``unit``.
 
     The legend is a line of its own above the plot, so it never covers a point."""
+    names = list(series)
+    if sum(len(n) + 4 for n in names) + len(unit) + 10 > width:
+        names = [n[:4] + "." for n in names]  # accumulated -> accu.: one line at 80 columns
     legend = Text(" ")
-    for (name, _), colour in zip(series.items(), SERIES_COLOURS, strict=False):
+    for name, colour in zip(names, SERIES_COLOURS, strict=False):
         legend.append("━━ ", style=colour)
-        legend.append(f"{name}  ")
-    legend.append(f"y: {unit}, x: layer depth", style="dim")
+        legend.append(f"{name} ")
+    legend.append(f"{unit} by depth", style="dim")
     fig = new_figure(width, max(height - 1, 1))
     for (_, ys), colour in zip(series.items(), SERIES_COLOURS, strict=False):
         pts = [(i + 1.0, float(y)) for i, y in enumerate(ys) if np.isfinite(y)]
