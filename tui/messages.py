@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from engine.compare import ComparisonReport
     from engine.layers import LayerInfo
     from engine.report import VariantsReport
-    from tui.session import ActivationsByLayer, FlipDetail, InputPredictions, WeightsByLayer
+    from tui.session import (
+        ActivationsByLayer,
+        FlipDetail,
+        InputLogits,
+        InputPredictions,
+        WeightsByLayer,
+    )
 
 
 class StageProgress(Message):
@@ -148,3 +154,10 @@ class FlipDetailLoaded(JobResult):
         super().__init__((detail.variant, detail.input, detail.pinned))
         self.detail = detail
         """One flipped image against the pinned one, layer by layer."""
+
+
+class LogitsLoaded(JobResult):
+    def __init__(self, logits: InputLogits) -> None:
+        super().__init__(logits.input)
+        self.logits = logits
+        """Every variant's logits on the input."""
