@@ -147,7 +147,7 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
         assert target.read_bytes() == first
     with target.open() as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["variant", "prediction", "p", "correct", "top-3"]
+    assert rows[0] == ["variant", "prediction", "p", "correct", "tie", "top-3"]
     assert [r[0] for r in rows[1:]] == ["keras", "onnx"]
     assert abs(float(rows[1][2]) - shown[0][2]) < 1e-6
 

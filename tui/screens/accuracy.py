@@ -233,6 +233,8 @@ class AccuracyPane(Pane):
             [None, pct, lambda v: f"{v:+.1f}", None])
         self.confusion_table.load(
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
+        repaint_measured(self.per_class_table)
+        repaint_measured(self.confusion_table)
         if self.filter.not_in == row.variant:
             self.filter = FlipFilter(self.filter.change, self.filter.label)
         self.show_flips()

@@ -14,6 +14,7 @@ from engine.ties import tie_broken_argmax
 from engine.types import CLASS_NAMES
 from tui.messages import LogitsLoaded, PredictionsLoaded
 from tui.screens.base import Pane, top_k
+from tui.screens.flipped import repaint_measured
 from tui.session import InputLogits, InputPredictions
 from tui.widgets.image_view import ImageView
 from tui.widgets.table import R8Table
@@ -160,10 +161,11 @@ class InputPane(Pane):
         where = f"official test index {index}" if index >= 0 else "seeded random pixels"
         more = f" · {row + 1} of {n}" if n > 1 else ""
         self.label.update(f"[b]{preds.input}[/]{more}\n{where}\nlabel [b]{class_name(label)}[/]")
-        self.table.load(["variant", "prediction", "p", "ok", "tie", "top-3"],
+        self.table.load(["variant", "prediction", "p", "correct", "tie", "top-3"],
                         prediction_rows(preds, row, self.logits),
                         [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None,
                          None])
+        repaint_measured(self.table)
         if self.logits is None:
             self.logits_table.border_title = "logits: loading…"
             return
@@ -173,6 +175,7 @@ class InputPane(Pane):
         self.logits_table.load(["variant", *(c[:5] for c in CLASS_NAMES)],
                                logit_rows(self.logits, row),
                                [None, *([logit_text] * len(CLASS_NAMES))])
+        repaint_measured(self.logits_table)
         if self.logits.errors:
             self.logits_table.border_subtitle = "; ".join(
                 f"{v}: no logits" for v in self.logits.errors)
