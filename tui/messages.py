@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from engine.compare import ComparisonReport
     from engine.layers import LayerInfo
     from engine.report import VariantsReport
-    from tui.session import ActivationsByLayer, FlipDetail, InputPredictions, WeightsByLayer
+    from tui.session import (
+        ActivationsByLayer,
+        FlipDetail,
+        InputLogits,
+        InputPredictions,
+        WeightsByLayer,
+    )
 
 
 class StageProgress(Message):
@@ -167,3 +173,10 @@ class DeviceFound(JobResult):
         super().__init__("device")
         self.text = text
         """What the header shows: ``cpu`` or ``cuda · TF32 off``."""
+
+
+class LogitsLoaded(JobResult):
+    def __init__(self, logits: InputLogits) -> None:
+        super().__init__(logits.input)
+        self.logits = logits
+        """Every variant's logits on the input."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.inputs import InputSpec
     from engine.isolated import IsolatedReport
     from engine.layers import LayerInfo
+    from engine.logits import VariantLogits
     from engine.qparams import QuantParamsReport
     from engine.quant_view import QuantView
     from engine.report import VariantsReport
@@ -594,6 +595,26 @@ class Session:
         """Variant -> (N, 10) probabilities on the whole test set, for every variant."""
         return {v: self.test_predictions(v, on_progress, cancel) for v in self.variants}
 
+    def logits(self, text: str, on_progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> InputLogits:
+        """Every variant's logits on input ``text`` (keras: the reason it has none)."""
+        from engine.logits import variant_logits
+
+        spec = self.input_spec(text, cancel)
+        found: dict[str, VariantLogits] = {}
+        errors: dict[str, str] = {}
+        for variant in self.variants:
+            try:
+                self.prepare(variant, on_progress, cancel)
+                found[variant] = self._remember(("logits", variant, text), lambda v=variant:
+                                                variant_logits(self.ws, v, spec, self.opts,
+                                                               cancel), cancel)
+            except CancelledError:
+                raise
+            except R8Error as exc:
+                errors[variant] = str(exc)
+        return InputLogits(text, found, errors)
+
     def flip_detail(self, variant: str, text: str, on_progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None) -> FlipDetail:
         """Input ``text`` and the pinned image, each compared layer by layer: float against
@@ -631,3 +652,15 @@ class FlipDetail:
     """``reference`` against ``variant`` on ``input``."""
     typical: ComparisonReport
     """The same on ``pinned``."""
+
+
+@dataclass(frozen=True)
+class InputLogits:
+    """Every variant's logits on one input."""
+
+    input: str
+    """The input spec."""
+    logits: dict[str, VariantLogits]
+    """Variant -> its logits (and the probabilities of the same run)."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Variant -> why it has no logits (keras: they stay in the TensorFlow worker)."""

@@ -219,3 +219,44 @@ async def test_enter_opens_the_layer_by_layer_error_beside_the_pinned_image(
         await wait_until(pilot, lambda: app.tabs.active == "input"
                          and app.input_text == f"test:{index}")
         await wait_idle(pilot)
+
+
+def _tied_image(ws: Workspace, variant: str) -> tuple[int, np.ndarray]:
+    """The first test image whose top-2 probabilities of ``variant`` are exactly equal."""
+    probs = evaluate.predictions(ws, variant, ws.test_set).probs
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    row = int(np.flatnonzero(top2[:, 0] == top2[:, 1])[0])
+    return int(ws.test_set.indices[row]), probs[row]
+
+
+@sync
+async def test_input_screen_shows_every_variants_logits_and_marks_a_tie(ws: Workspace) -> None:
+    from engine.logits import variant_logits
+    from engine.ties import tie_broken_argmax
+
+    index, probs = _tied_image(ws, "onnx-int8")
+    tied = np.flatnonzero(probs == probs.max())
+    app = make_app(ws, variants=("keras", "onnx", "onnx-int8"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_input(pilot, app, f"test:{index}")
+        pane = app.query_one("#input-pane")
+        await wait_until(pilot, lambda: pane.logits is not None)
+        await pilot.pause()
+        spec = inputs.parse_input(ws, f"test:{index}")
+        rows = {r[0]: r for r in pane.logits_table.values}
+        for variant in ("onnx", "onnx-int8"):  # the engine's logits, class by class
+            want = variant_logits(ws, variant, spec).logits[0]
+            assert rows[variant][1:] == pytest.approx([float(x) for x in want])
+        assert rows["keras"][1:] == [None] * 10  # keras has none, and says why
+        assert "keras: no logits" in screen_text(app)
+        preds = {r[0]: r for r in pane.table.values}
+        # the int8 row: argmax took the lowest tied class, and the mark says it was a tie
+        assert preds["onnx-int8"][1] == CLASS_NAMES[int(tied[0])]
+        mark = preds["onnx-int8"][4]
+        assert mark.startswith("tie ") and all(CLASS_NAMES[int(c)][:5] in mark for c in tied)
+        logits = variant_logits(ws, "onnx-int8", spec).logits
+        broken = int(tie_broken_argmax(probs[None], logits)[0])
+        assert ("logits: " + CLASS_NAMES[broken] in mark) == (broken != int(tied[0]))
+        assert preds["onnx"][4] == ""  # float probabilities do not tie here
+        assert "tie " in screen_text(app)
+        await wait_idle(pilot)

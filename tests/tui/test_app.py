@@ -153,7 +153,7 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
         meta = f.readline()
         rows = list(csv.reader(f))
     assert meta.startswith("# r8 table=predictions variant=keras input=test:0")
-    assert rows[0] == ["variant", "prediction", "p", "correct", "top-3"]
+    assert rows[0] == ["variant", "prediction", "p", "correct", "tie", "top-3"]
     assert [r[0] for r in rows[1:]] == ["keras", "onnx"]
     assert abs(float(rows[1][2]) - shown[0][2]) < 1e-6
 

@@ -22,8 +22,10 @@ from tui.screens.flipped import (
     flip_rows,
     flipped_indices,
     next_filter,
+    repaint_measured,
 )
 from tui.widgets.table import R8Table
+from tui.widgets.zoomable import Zoomable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,14 +69,8 @@ PANELS = ("flipped", "per-class", "confusion")
 wide one the browser and one of the others."""
 WIDE = (120, 32)
 """From this size (columns, rows) the browser shows beside per-class or confusion."""
-RIGHT_WIDTH = {"per-class": 44, "confusion": 74}
+RIGHT_WIDTH = {"per-class": 40, "confusion": 74}
 """Columns of the panel beside the browser on a wide screen."""
-
-
-class Zoomable(Vertical):
-    """A panel that z brings up full-screen (Textual's maximize; Escape restores it)."""
-
-    ALLOW_MAXIMIZE = True
 
 
 class AccuracyPane(Pane):
@@ -240,6 +236,8 @@ class AccuracyPane(Pane):
             [None, pct, lambda v: f"{v:+.1f}", None])
         self.confusion_table.load(
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
+        repaint_measured(self.per_class_table)
+        repaint_measured(self.confusion_table)
         if self.filter.not_in == row.variant:
             self.filter = FlipFilter(self.filter.change, self.filter.label)
         self.show_flips()
@@ -263,6 +261,7 @@ class AccuracyPane(Pane):
                 else [[i, kind, "-", "-", None, "-", None, None] for i, kind in flips])
         three = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         table.load(FLIP_HEADER, rows, [None, None, None, None, three, None, three, three])
+        repaint_measured(table)
 
     def action_filter(self, what: str) -> None:
         if self.report is None or self.variant is None:

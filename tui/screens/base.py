@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
@@ -74,5 +75,6 @@ pct = fmt.pct
 
 
 def top_k(probs: Any, k: int = 3) -> list[tuple[int, float]]:
-    order = probs.argsort()[::-1][:k]
+    """The k most probable classes; on a tie the lower class index first, as argmax."""
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
     return [(int(i), float(probs[i])) for i in order]

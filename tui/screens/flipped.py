@@ -116,6 +116,16 @@ def layer_error_rows(detail: FlipDetail) -> list[list[Any]]:
     return out
 
 
+MEASURE_S = 0.2
+"""When a table just loaded has surely measured its rows (DataTable does so on idle)."""
+
+
+def repaint_measured(table: R8Table) -> None:
+    """Repaint ``table`` once DataTable has measured its new rows: a paint before that keeps
+    the header's column widths (class names cut to 5 letters) in DataTable's row cache."""
+    table.set_timer(MEASURE_S, table.notify_style_update)
+
+
 def db(v: float) -> str:
     return "-" if v is None or math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.1f}")
 
@@ -194,6 +204,7 @@ class FlipScreen(Screen[None]):
             f"the pinned [b]{d.pinned}[/] (t pins this image)")
         self.table.load(["layer", "dB", "pinned", "Δ dB"], layer_error_rows(d),
                         [None, db, db, signed_db])
+        repaint_measured(self.table)
 
     def on_stage_failed(self, event: StageFailed) -> None:
         prefix = "Cancelled" if event.cancelled else "Error"

@@ -4,46 +4,86 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from engine.ties import tie_broken_argmax
 from engine.types import CLASS_NAMES
-from tui.messages import PredictionsLoaded
+from tui.messages import LogitsLoaded, PredictionsLoaded
 from tui.screens.base import Pane, top_k
-from tui.session import InputPredictions
+from tui.screens.flipped import repaint_measured
+from tui.session import InputLogits, InputPredictions
 from tui.widgets.image_view import ImageView
 from tui.widgets.table import R8Table
+from tui.widgets.zoomable import Zoomable
 
 
 def class_name(i: int) -> str:
     return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else "random"
 
 
-def prediction_rows(preds: InputPredictions, row: int = 0) -> list[list[Any]]:
-    """variant, predicted class, probability, correct, top-3 — for image ``row``."""
+def tie_mark(probs: np.ndarray, logits: np.ndarray | None) -> str:
+    """'' unless the two highest probabilities are equal (argmax then took the lowest class
+    index): the tied classes, and the class the logits rank first where that differs."""
+    tied = np.flatnonzero(probs == probs.max())
+    if len(tied) < 2:
+        return ""
+    mark = "tie " + "=".join(class_name(int(c))[:5] for c in tied)
+    if logits is not None:
+        broken = int(tie_broken_argmax(probs[None], logits[None])[0])
+        if broken != int(tied[0]):
+            mark += f", logits: {class_name(broken)}"
+    return mark
+
+
+def prediction_rows(preds: InputPredictions, row: int = 0,
+                    logits: InputLogits | None = None) -> list[list[Any]]:
+    """variant, predicted class, probability, correct, tie, top-3 — for image ``row``."""
     label = int(preds.labels[row]) if len(preds.labels) else -1
     out: list[list[Any]] = []
     for variant, probs in preds.probs.items():
         best = top_k(probs[row])
         ok = "" if label < 0 else ("yes" if best[0][0] == label else "NO")
         top3 = "  ".join(f"{class_name(c)} {p:.2f}" for c, p in best)
-        out.append([variant, class_name(best[0][0]), best[0][1], ok, top3])
+        found = logits.logits.get(variant) if logits is not None else None
+        tie = tie_mark(probs[row], found.logits[row] if found is not None else None)
+        out.append([variant, class_name(best[0][0]), best[0][1], ok, tie, top3])
     for variant, err in preds.errors.items():
-        out.append([variant, "-", None, "", f"error: {err}"])
+        out.append([variant, "-", None, "", "", f"error: {err}"])
     return out
+
+
+def logit_rows(logits: InputLogits, row: int = 0) -> list[list[Any]]:
+    """variant, then its 10 logits for image ``row`` ('-' where it has none)."""
+    out: list[list[Any]] = []
+    for variant, found in logits.logits.items():
+        out.append([variant, *(float(x) for x in found.logits[row])])
+    for variant in logits.errors:
+        out.append([variant, *([None] * len(CLASS_NAMES))])
+    return out
+
+
+def logit_text(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
 
 
 class InputPane(Pane):
     """Image | label and predictions."""
 
-    BINDINGS = [Binding("t", "pin", "Pin as typical")]
+    BINDINGS = [
+        Binding("t", "pin", "Pin as typical"),
+        Binding("z", "zoom", "Full screen"),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shown: InputPredictions | None = None
         self.position = 0
+        self.logits: InputLogits | None = None
+        """Every variant's logits on the shown input (once loaded)."""
         """The image of ``shown`` on screen (n/p walk a set of images)."""
 
     def compose(self) -> ComposeResult:
@@ -52,7 +92,12 @@ class InputPane(Pane):
             with Vertical(id="input-left"):
                 yield Static("", id="input-label")
                 yield ImageView(id="input-image")
-            yield R8Table("predictions", id="input-predictions", title="predictions")
+            with Vertical(id="input-right"):
+                with Zoomable(id="input-predictions-box"):
+                    yield R8Table("predictions", id="input-predictions", title="predictions")
+                with Zoomable(id="input-logits-box"):
+                    yield R8Table("logits", id="input-logits",
+                                  title="logits (before softmax; z full screen)")
 
     @property
     def image(self) -> ImageView:
@@ -65,6 +110,10 @@ class InputPane(Pane):
     @property
     def table(self) -> R8Table:
         return self.query_one("#input-predictions", R8Table)
+
+    @property
+    def logits_table(self) -> R8Table:
+        return self.query_one("#input-logits", R8Table)
 
     def refresh_data(self) -> None:
         text = self.r8.input_text
@@ -82,7 +131,17 @@ class InputPane(Pane):
         if event.key != self.r8.input_text:
             return  # the input changed since: a newer job is on its way
         self.show_message("")
+        self.logits = None
         self.show(event.predictions)
+        session, text = self.r8.session, event.predictions.input
+        self.start("logits", text, lambda p, c: LogitsLoaded(session.logits(text, p, c)),
+                   f"logits of {text} in {len(session.variants)} variants")
+
+    def on_logits_loaded(self, event: LogitsLoaded) -> None:
+        if self.shown is None or event.key != self.shown.input:
+            return
+        self.logits = event.logits
+        self.show(self.shown)
 
     @property
     def shown_image(self) -> str | None:
@@ -102,9 +161,34 @@ class InputPane(Pane):
         where = f"official test index {index}" if index >= 0 else "seeded random pixels"
         more = f" · {row + 1} of {n}" if n > 1 else ""
         self.label.update(f"[b]{preds.input}[/]{more}\n{where}\nlabel [b]{class_name(label)}[/]")
-        self.table.load(["variant", "prediction", "p", "correct", "top-3"],
-                        prediction_rows(preds, row), [None, None, lambda v: "-" if v is None
-                                                      else f"{v:.3f}", None, None])
+        self.table.load(["variant", "prediction", "p", "correct", "tie", "top-3"],
+                        prediction_rows(preds, row, self.logits),
+                        [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None,
+                         None])
+        repaint_measured(self.table)
+        if self.logits is None:
+            self.logits_table.border_title = "logits: loading…"
+            return
+        label = int(preds.labels[row]) if len(preds.labels) else -1
+        true = f"; true class {class_name(label)}" if label >= 0 else ""
+        self.logits_table.border_title = f"logits before softmax{true} (z full screen)"
+        self.logits_table.load(["variant", *(c[:5] for c in CLASS_NAMES)],
+                               logit_rows(self.logits, row),
+                               [None, *([logit_text] * len(CLASS_NAMES))])
+        repaint_measured(self.logits_table)
+        if self.logits.errors:
+            self.logits_table.border_subtitle = "; ".join(
+                f"{v}: no logits" for v in self.logits.errors)
+
+    def action_zoom(self) -> None:
+        """The focused table full-screen (Escape or z restores the layout)."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        focused = self.app.focused
+        target = focused if focused in self.tables() else self.table
+        target.focus()
+        self.screen.maximize(target)
 
     def action_pin(self) -> None:
         text = self.shown_image

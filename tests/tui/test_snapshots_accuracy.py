@@ -1,0 +1,64 @@
+"""Snapshots of the Accuracy and Input screens at 80x24 and 120x40, with the flipped-image
+browser and the layer-by-layer view of one flipped image (pytest-textual-snapshot).
+
+Update after an intended change with:
+pytest tests/tui/test_snapshots_accuracy.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+
+from engine.workspace import Workspace
+from tests.tui.conftest import make_app, wait_idle, wait_until
+from tui.screens.flipped import MEASURE_S
+
+SIZES = [(80, 24), (120, 40)]
+VARIANTS = ("keras", "onnx", "onnx-int8")
+
+
+async def _settled(pilot: Pilot) -> None:
+    await wait_idle(pilot)
+    await pilot.pause(2 * MEASURE_S)  # tables repaint once their rows are measured
+    await wait_idle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_accuracy_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("v", "v")  # onnx-int8, the variant the screen opens on
+        await pilot.press("4")
+        pane = pilot.app.query_one("#accuracy-pane")
+        await wait_until(pilot, lambda: pane.report is not None)
+        await _settled(pilot)
+
+    app = make_app(ws, variants=VARIANTS, subset="first:500")
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_input_screen_with_a_tie(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("2")
+        pane = pilot.app.query_one("#input-pane")
+        await wait_until(pilot, lambda: pane.logits is not None)
+        await _settled(pilot)
+
+    # test:150: torch-int8's probabilities tie between airplane and ship
+    app = make_app(ws, variants=("keras", "onnx-int8", "torch-int8"), input_text="test:150")
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_flipped_image_screen(ws: Workspace, snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("v", "v", "4")
+        pane = pilot.app.query_one("#accuracy-pane")
+        await wait_until(pilot, lambda: pane.report is not None)
+        pane.flipped_table.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "detail", None) is not None)
+        await _settled(pilot)
+
+    app = make_app(ws, variants=VARIANTS, subset="first:500")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
