@@ -8,6 +8,7 @@ import csv
 import math
 from pathlib import Path
 
+import pytest
 from textual.notifications import Notification
 from textual.widgets import Tree
 
@@ -285,9 +286,11 @@ def test_progress_shows_a_percentage_when_the_total_is_known() -> None:
     assert progress_text(0, 0, "converting") == "converting"
 
 
+@pytest.mark.slow
 @sync
 async def test_job_bar_percentage_and_cancelled_banner_goes_on_retry(ws: Workspace) -> None:
-    app = make_app(ws, variants=("keras", "onnx"), subset="first:300")
+    seed = __import__("time").time_ns() % 1_000_000_000  # a subset nothing has cached
+    app = make_app(ws, variants=("keras", "onnx"), subset=f"stratified:1000:{seed}")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.model_pane.layer_infos)
         await wait_idle(pilot)
@@ -296,8 +299,8 @@ async def test_job_bar_percentage_and_cancelled_banner_goes_on_retry(ws: Workspa
         app.cancel_jobs(by_user=True)
         await wait_idle(pilot)
         banner = pane.query_one(".pane-message")
-        if pane.report is None:  # cancelled before it finished (a warm cache is quick)
-            assert banner.display and "press r to retry" in str(banner.render())
+        assert pane.report is None
+        assert banner.display and "press r to retry" in str(banner.render())
         await pilot.press("r")
         assert banner.display is False, "the Cancelled banner goes when the retry starts"
         app.job_bar.show_jobs(["evaluating"])
@@ -404,3 +407,24 @@ async def test_csv_export_holds_numbers_names_and_what_they_were_computed_on(
             assert r[0] == CLASS_NAMES[i]
             assert r[1] == f"{shown.per_class_accuracy[i]:.6g}"
             assert not any(ch in "".join(r) for ch in "█·")
+
+
+@sync
+async def test_after_escape_no_old_rows_stay_under_the_new_title(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        pane = app.query_one("#layers-pane")
+        await wait_until(pilot, lambda: pane.acts_table.values)
+        await wait_idle(pilot)
+        assert pane.acts_table.values and "test:0" in str(pane.acts_table.border_title)
+        seed = __import__("time").time_ns() % 1_000_000  # a batch nothing has cached
+        batch = f"batch:test:{seed % 5000}-{seed % 5000 + 1999}"
+        app.open_input(batch, switch=False)
+        await wait_until(pilot, lambda: app.input_text == batch)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert app.session.known_activations(app.variant, batch) is None  # cancelled
+        assert batch in str(pane.acts_table.border_title)
+        assert pane.acts_table.values == [], "no one-image rows under the batch's title"
+        assert "press r to retry" in str(pane.query_one(".pane-message").render())
