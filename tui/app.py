@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 import engine
@@ -47,6 +47,7 @@ from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
 from tui.session import DEFAULT_INPUT, Session
 from tui.widgets.find_bar import FindBar
+from tui.widgets.footer import R8Footer
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
@@ -179,7 +180,7 @@ class R8App(App[None]):
                 yield EveryVariantPane(id="variants-pane")
         yield FindBar()
         yield JobBar()
-        yield Footer(show_command_palette=False)  # Ctrl+P is in help: the footer fits 80
+        yield R8Footer(show_command_palette=False)  # Ctrl+P is in help
 
     def on_mount(self) -> None:
         self.show_context()

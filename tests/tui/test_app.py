@@ -80,6 +80,7 @@ async def test_switch_screens_by_number_and_letter(ws: Workspace) -> None:
         await pilot.press("G")  # the bottom of help: the keys every screen shares
         await pilot.pause()
         assert "command palette" in screen_text(app)
+        assert "Export" in [b.description for b in app.screen.here + app.screen.others]
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await wait_idle(pilot)

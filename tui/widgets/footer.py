@@ -1,0 +1,63 @@
+"""The footer: the keys that work here, the ones that matter most first, so that at 80
+columns what is cut at the right edge is what every screen has (and help lists).
+
+Textual's Footer lists the focused widget's keys, then its panes', then the app's, in that
+order, and cuts the line at the right edge: with a screen's own keys in front, ``? Help`` and
+``q Quit`` were the ones cut. Here the order is: the focused panel's and the screen's own
+keys, then ``?`` and ``q``, then the app's other keys (screens, variant, input, find).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import groupby
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
+
+FIRST_APP_ACTIONS = ("help", "quit")
+"""App actions shown right after the screen's own keys."""
+
+
+class R8Footer(Footer):
+    """Footer with the screen's keys, then Help and Quit, then the app's other keys."""
+
+    def ordered_bindings(self) -> list[tuple[Binding, bool, str]]:
+        app = self.app
+        own, first, rest = [], [], []
+        for node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if not binding.show:
+                continue
+            entry = (binding, enabled, tooltip)
+            if node is not app:
+                own.append(entry)
+            elif binding.action in FIRST_APP_ACTIONS:
+                first.append(entry)
+            else:
+                rest.append(entry)
+        return own + first + rest
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        by_action: defaultdict[str, list[tuple[Binding, bool, str]]] = defaultdict(list)
+        for binding, enabled, tooltip in self.ordered_bindings():
+            by_action[binding.action].append((binding, enabled, tooltip))
+        self.styles.grid_size_columns = len(by_action)
+        for group, items in groupby(by_action.values(), lambda b: b[0][0].group):
+            entries = list(items)
+            if group is not None and len(entries) > 1:
+                with KeyGroup(classes="-compact" if group.compact else ""):
+                    for binding, enabled, tooltip in (e[0] for e in entries):
+                        yield FooterKey(binding.key, self.app.get_key_display(binding), "",
+                                        binding.action, disabled=not enabled,
+                                        tooltip=tooltip or binding.description,
+                                        classes="-grouped").data_bind(compact=Footer.compact)
+                yield FooterLabel(group.description)
+                continue
+            for binding, enabled, tooltip in (e[0] for e in entries):
+                yield FooterKey(binding.key, self.app.get_key_display(binding),
+                                binding.description, binding.action, disabled=not enabled,
+                                tooltip=tooltip).data_bind(compact=Footer.compact)
