@@ -148,6 +148,7 @@ class R8App(App[None]):
         """The active find (empty: none); n/N step through its matches."""
         self.find_matches: list[str] = []
         """Keras names of the layers the find matches, in model order."""
+        session.open_in_background()  # while Textual starts (issue 14: first paint)
         self.device_text = device_text(session.opts.device, session.opts.tf32)
         """The header's device indicator (``cpu``, ``cuda · TF32 off``); a device other than
         cpu is checked in a job, never by importing torch on the UI thread."""
@@ -660,7 +661,8 @@ class R8App(App[None]):
 
         new = event.name not in self.session.variants
         self.session.add_variant(event.name)
-        self.query_one(AccuracyPane).report = None  # re-evaluated with the new variant
+        for pane in self.query(AccuracyPane):
+            pane.report = None  # re-evaluated with the new variant
         self.variant = event.name
         self.state_changed()
         verb = "added" if new else "rebuilt"

@@ -133,6 +133,21 @@ class Session:
         return Workspace.open(model=self.model, data_dir=self.data_dir, cache_dir=self.cache_dir,
                               download=self.download)
 
+    def open_in_background(self) -> None:
+        """Open the workspace (hash the model and data files, read the cache index) and
+        import the engine modules the first screen needs, in a daemon thread, while the UI
+        starts: the first jobs then find them ready (issue 14: first paint). Errors are
+        left for those jobs to report."""
+        def work() -> None:
+            try:
+                self.ws  # noqa: B018  (the cached property opens it, once)
+                import engine.layers
+                import engine.weights  # noqa: F401
+            except Exception:  # the jobs that need the workspace say what is wrong
+                pass
+
+        threading.Thread(target=work, name="r8-open-workspace", daemon=True).start()
+
     def _remember(self, key: tuple[Hashable, ...], compute: Callable[[], T],
                   cancel: threading.Event | None = None) -> T:
         """``compute()`` once per key; concurrent callers of one key wait for the first."""

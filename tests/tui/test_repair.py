@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from engine.cache import TMP_PREFIX
 from engine.subsets import select_subset
 from engine.workspace import Workspace
 from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tui import tui_main
 from tui.app import R8App
 from tui.jobs import job_threads_alive
 from tui.screens.repair import RepairScreen
@@ -163,3 +165,16 @@ async def test_repair_dialog_refuses_bad_settings_in_one_line(ws: Workspace) -> 
         await pilot.press("escape")
         assert not isinstance(app.screen, RepairScreen)
         assert app.session.variants == ("keras", "onnx")
+
+
+def test_recommended_without_a_saved_recommendation_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a cache with no recommendation in it: r8-tui refuses at start, as r8 does
+    rc = tui_main.main(["--cache-dir", str(tmp_path / "cache"), "--no-download",
+                        "--variants", "keras,onnx-int8@recommended"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("r8-tui: error: no recommendation saved for onnx-int8")
+    assert "r8 quantize --recommend --variant onnx-int8" in err[0]
+    assert "onnx-int8@recommended" not in V.names()
