@@ -59,6 +59,11 @@ class Runs:
             self.chars = []
 
 
+def fit(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, ending in … when cut."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
 def axis_number(x: float) -> str:
     """An axis label that fits Y_AXIS - 1 columns: fewer digits, never a cut number."""
     text = fmt.number(float(x))
@@ -123,7 +128,7 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
              for b in binned]
     marker_cols = {int((m.value - lo) / (hi - lo) * (cols - 1)): m for m in markers
                    if lo <= m.value <= hi}
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     out.append("\n")
     two = len(fills) > 1
     for r in range(rows):
@@ -153,7 +158,7 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
     out.append(" " * Y_AXIS)
     out.append_text(_axis_labels(cols, lo, hi, markers, x_label))
     out.append("\n")
-    out.append(caption[:width], "dim")
+    out.append(fit(caption, width), "dim")
     return out
 
 
@@ -174,7 +179,7 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
     def row_of(v: float) -> int:
         return int(round((hi - v) / (hi - lo) * (rows - 1)))
 
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     out.append("\n")
     for r in range(rows):
         label = axis_number(hi) if r == 0 else (axis_number(lo) if r == rows - 1 else "")
@@ -195,7 +200,7 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
     out.append(" " * Y_AXIS + f"channel 0..{n - 1}" + (f" ({per_col} per column)"
                                                         if per_col > 1 else ""), "dim")
     out.append("\n")
-    out.append("y: value · █ float range of the channel · ─ its int8 limits"[:width], "dim")
+    out.append(fit("y: value · █ float range of the channel · ─ its int8 limits", width), "dim")
     return out
 
 
@@ -214,7 +219,7 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
     hi = max(0.0, max(finite, default=1.0))
     span = (hi - lo) or 1.0
     zero = int(round(-lo / span * bar_w))  # bars grow from 0: left for negative values
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     for i, (name, v) in enumerate(zip(labels, values, strict=True)):
         if i >= rows:
             break
@@ -233,7 +238,7 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
         out.append(f" {shown[i]:>{value_w}}")
     out.append("\n")
     more = f" (first {rows} of {len(labels)})" if len(labels) > rows else ""
-    out.append(f"x: {unit}{more}"[:width], "dim")
+    out.append(fit(f"x: {unit}{more}", width), "dim")
     return out
 
 

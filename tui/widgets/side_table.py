@@ -28,7 +28,10 @@ class SideTable(R8Table):
     """R8Table sized by CSS only: content changes repaint it without a screen relayout."""
 
     DEFAULT_CSS = """
-    SideTable { overflow-x: scroll; overflow-y: scroll; scrollbar-size-horizontal: 1; }
+    SideTable {
+        overflow-x: scroll; overflow-y: scroll;
+        scrollbar-size-horizontal: 1; scrollbar-size-vertical: 1;
+    }
     """
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
