@@ -144,7 +144,7 @@ async def test_charts_grow_with_the_pane(ws: Workspace) -> None:
         await pilot.press("j", "j", "j", "j")  # conv2d_1's kernel
         await wait_idle(pilot)
         assert pane.hist.kind == "histogram"
-        lines = str(pane.hist.render()).splitlines()
+        lines = pane.hist.text.plain.splitlines()
         assert pane.hist.size.height >= 18
         assert len(lines) >= pane.hist.size.height - 1  # drawn to the bottom, no empty rows
         assert "x: value · y: count" in screen_text(app)

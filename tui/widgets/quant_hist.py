@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from engine import format as fmt
 
@@ -242,17 +244,23 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
     return out
 
 
-class ChartView(Static):
-    """Keeps a drawing function and redraws it at the widget's size (it fills its pane)."""
+class ChartView(Widget):
+    """Keeps a drawing function and redraws it at the widget's size (it fills its pane).
+
+    The drawing becomes one Strip per line when it is made (Rich renders each line's few
+    runs), and the widget serves those lines: no markup or layout pass on each frame."""
 
     DEFAULT_CSS = """
     ChartView { height: 1fr; min-height: 6; width: 1fr; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", **kwargs)
+        super().__init__(**kwargs)
         self.note = "nothing to show"
         self._draw: Callable[[int, int], Text] | None = None
+        self._strips: list[Strip] = []
+        self.text = Text()
+        """What is drawn, as text (tests and screen readers read it)."""
         self.kind = "none"
         """What is drawn: none, histogram, quant, strip or bars (tests read it)."""
 
@@ -264,9 +272,21 @@ class ChartView(Static):
     def redraw(self) -> None:
         w, h = self.content_size
         if self._draw is None or w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-            self.update(self.note, layout=False)
-            return
-        self.update(self._draw(w, h), layout=False)
+            self.text = Text(self.note)
+        else:
+            self.text = self._draw(w, h)
+        if self.is_mounted:
+            console, base = self.app.console, self.rich_style
+            self._strips = [
+                Strip(Segment.apply_style(line.render(console, end=""), base), line.cell_len)
+                .crop_extend(0, w, base)
+                for line in self.text.wrap(console, max(w, 1), no_wrap=True)]
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.rich_style)
 
     def on_resize(self) -> None:
         self.redraw()
