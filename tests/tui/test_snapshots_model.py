@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 
 from engine.workspace import Workspace
 from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.test_model_doctor import next_variant
 
 SIZES = [(80, 24), (120, 40)]
 INT8 = ("keras", "onnx-int8")
@@ -29,7 +30,8 @@ async def _settle(pilot: Pilot) -> None:
 def test_int8_activation_histogram(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
-        await pilot.press("v", "w", "w", "j", "j", "j", "j", "j", "j")  # activation_1
+        await next_variant(pilot)  # onnx-int8
+        await pilot.press("w", "w", "j", "j", "j", "j", "j", "j")  # activation_1
         await wait_idle(pilot)
         assert pilot.app.model_pane.hist.kind == "quant"  # type: ignore[attr-defined]
 
@@ -41,7 +43,8 @@ def test_int8_activation_histogram(ws: Workspace, snap_compare, size: tuple[int,
 def test_tree_coloured_by_sensitivity(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
-        await pilot.press("v", "S")
+        await next_variant(pilot)  # onnx-int8
+        await pilot.press("S")
         app = pilot.app
         await wait_until(pilot, lambda: app.session.known_sensitivity(  # type: ignore[attr-defined]
             "onnx-int8") is not None, timeout=1800)
