@@ -382,6 +382,12 @@ def onnx_structure(path: Path) -> dict[str, int]:
 
 
 # -- PyTorch FX -----------------------------------------------------------------------------
+FX_TRACE_LOCK = threading.Lock()
+"""One FX trace at a time in a process: torch.fx patches module globals while it traces
+(its CURRENT_PATCHER), so two threads preparing at once (the app's jobs) fail with
+"CURRENT_PATCHER is None in finally block"."""
+
+
 def _torch_fx() -> Any:
     torch = frameworks.torch()
     try:
@@ -484,8 +490,9 @@ def _torch_prepared(ws: Workspace, s: ResolvedQuant, opset: int, engine: str) ->
         floats = tuple(FL.torch_module_names(layer_map(ws, opset), s.float_layers))
     module = convert.onnx_to_torch(ws.onnx_path(opset))
     try:
-        return _torch_fx().prepare_fx(module, _qconfig_mapping(s, engine, floats),
-                                      _example_input())
+        with FX_TRACE_LOCK:
+            return _torch_fx().prepare_fx(module, _qconfig_mapping(s, engine, floats),
+                                          _example_input())
     except Exception as exc:
         raise ConversionError(f"FX prepare failed on the onnx2torch module ({str(exc)[:160]}); "
                               "use the onnx-int8 variant") from None

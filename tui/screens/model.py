@@ -59,8 +59,8 @@ STAT_ROWS = ("count", "min", "max", "mean", "std", "mean_abs", "zeros_fraction",
 METRICS = M.METRICS
 """Colour modes of the tree, cycled with c."""
 WIDE = 120
-"""From this terminal width the tree shows every value column of a colour mode (below,
-only the coloured one: the others are rows of the stats table)."""
+"""From this terminal width the tree shows the kind and every value column of a colour mode
+(below, only the coloured one: the others are rows of the stats table)."""
 WEIGHT_LAYOUT = {"keras": "HWIO"}
 """Weight layout by variant family; every other variant stores conv kernels OIHW."""
 
@@ -362,13 +362,14 @@ class ModelPane(Pane):
         if not self.layer_infos:
             return
         cols = self.columns()
+        narrow = self.r8.size.width < WIDE
         if not cols:
-            self.layer_tree.show_layers(self.layer_infos)
+            self.layer_tree.show_layers(self.layer_infos, compact=narrow)
             return
         metric, values = cols[0]
         noise, _ = self.noise()
         fmts = {M.SENSITIVITY: fmt.points}
-        if self.r8.size.width < WIDE:
+        if narrow:
             cols = cols[:1]  # narrow: the other columns are rows of the stats table
         columns: list[Column] = [(m.column, v, fmts.get(m, fmt.number)) for m, v in cols]
         self.layer_tree.show_layers(self.layer_infos, columns,
@@ -393,7 +394,7 @@ class ModelPane(Pane):
                 noise, per_image = self.noise()
                 verdict = "within noise" if abs(v) <= noise else "beyond noise"
                 rows.append(["noise floor (pts)", noise, *pad])
-                rows.append(["sensitivity vs noise", verdict, *pad])
+                rows.append(["sens vs noise", verdict, *pad])
                 if per_image is not None:
                     rows.append(["1 image (pts)", per_image, *pad])
         return rows

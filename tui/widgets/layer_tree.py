@@ -38,9 +38,13 @@ def value_cell(value: float | None, fmt_value: Callable[[Any], str]) -> str:
     return f"{shown:>{VALUE_WIDTH}}"
 
 
-def layer_label(layer: Any, columns: Sequence[Column] = (), colour: str | None = None) -> Text:
-    """Name, kind and shape; with value columns the kind (the Keras name says it) gives its
-    room to the values, so the shape is never cut."""
+def layer_label(layer: Any, columns: Sequence[Column] = (), colour: str | None = None,
+                compact: bool = False) -> Text:
+    """Name, kind and shape; with value columns, or ``compact``, the kind (the Keras name
+    says it) gives its room to the values and the side pane, so the shape is never cut."""
+    if not columns and compact:
+        return Text.assemble((f"{layer.name:<{NAME_WIDTH}} ", "bold"),
+                             (shape_text(layer.output_shape), "dim"))
     if not columns:
         kind = SHORT_KIND.get(layer.kind, layer.kind)
         return Text.assemble(
@@ -56,8 +60,10 @@ def layer_label(layer: Any, columns: Sequence[Column] = (), colour: str | None =
     return Text.assemble(*parts)
 
 
-def header_label(columns: Sequence[Column]) -> Text:
+def header_label(columns: Sequence[Column], compact: bool = False) -> Text:
     """The headings over the value columns (same widths as layer_label's)."""
+    if not columns and compact:
+        return Text.assemble(("layer".ljust(NAME_WIDTH + 1), "dim"), ("shape NHWC", "dim"))
     if not columns:
         return Text.assemble(("layer".ljust(NAME_WIDTH + 1), "dim"),
                              ("kind".ljust(KIND_WIDTH + 1), "dim"), ("shape NHWC", "dim"))
@@ -86,7 +92,7 @@ class LayerTree(Tree[Any]):
 
     def show_layers(self, layers: Sequence[Any], columns: Sequence[Column] = (),
                     colours: Mapping[str, str] | None = None, legend: Text | None = None,
-                    ) -> None:
+                    compact: bool = False) -> None:
         """Show engine LayerInfos (built once, then relabelled in place) with value columns,
         each layer's name cell coloured by ``colours``; the tree widens to fit them."""
         layers = tuple(layers)
@@ -97,10 +103,10 @@ class LayerTree(Tree[Any]):
         for block, node in self._blocks.items():
             node.set_label(Text(block, "bold magenta"))
         for layer in self._layers:
-            label = layer_label(layer, columns, colours.get(layer.name))
+            label = layer_label(layer, columns, colours.get(layer.name), compact)
             width = max(width, label.cell_len)
             self._layer_nodes[layer.name].set_label(label)
-        header = header_label(columns)
+        header = header_label(columns, compact)
         self.border_title = header
         self.border_subtitle = legend
         width = max(width, header.cell_len) + CHROME

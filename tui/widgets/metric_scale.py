@@ -89,10 +89,10 @@ def legend(metric: Metric, values: Mapping[str, float | None], noise: float = 0.
     if metric.scale == "sqnr":
         return [("≥30 dB", GOOD), ("20-30", FAIR), ("<20 dB", WORST)]
     if metric.scale == "sensitivity":
-        pieces = [(f"≤{noise:.2f} pts noise", GOOD), (f"≤{2 * noise:.2f}", FAIR),
+        pieces = [(f"within noise ≤{noise:.2f}", GOOD), (f"≤{2 * noise:.2f}", FAIR),
                   (f">{2 * noise:.2f} pts", WORST)]
         if resolution is not None:
-            pieces.append((f"1 image = {resolution:.2g} pts", "dim"))
+            pieces.append((f"1 img = {resolution:.2g} pts", "dim"))
         return pieces
     vals = sorted(finite(values).values())
     if not vals:

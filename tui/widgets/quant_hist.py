@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from engine import format as fmt
 
@@ -57,6 +59,11 @@ class Runs:
         if self.chars:
             self.text.append("".join(self.chars), self.style or None)
             self.chars = []
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, ending in … when cut."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
 def axis_number(x: float) -> str:
@@ -123,7 +130,7 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
              for b in binned]
     marker_cols = {int((m.value - lo) / (hi - lo) * (cols - 1)): m for m in markers
                    if lo <= m.value <= hi}
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     out.append("\n")
     two = len(fills) > 1
     for r in range(rows):
@@ -153,7 +160,7 @@ def overlay_text(series: Sequence[tuple[np.ndarray, str]], edges: np.ndarray, wi
     out.append(" " * Y_AXIS)
     out.append_text(_axis_labels(cols, lo, hi, markers, x_label))
     out.append("\n")
-    out.append(caption[:width], "dim")
+    out.append(fit(caption, width), "dim")
     return out
 
 
@@ -174,7 +181,7 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
     def row_of(v: float) -> int:
         return int(round((hi - v) / (hi - lo) * (rows - 1)))
 
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     out.append("\n")
     for r in range(rows):
         label = axis_number(hi) if r == 0 else (axis_number(lo) if r == rows - 1 else "")
@@ -195,7 +202,7 @@ def channel_strip_text(ranges: np.ndarray, width: int, height: int, title: str) 
     out.append(" " * Y_AXIS + f"channel 0..{n - 1}" + (f" ({per_col} per column)"
                                                         if per_col > 1 else ""), "dim")
     out.append("\n")
-    out.append("y: value · █ float range of the channel · ─ its int8 limits"[:width], "dim")
+    out.append(fit("y: value · █ float range of the channel · ─ its int8 limits", width), "dim")
     return out
 
 
@@ -214,7 +221,7 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
     hi = max(0.0, max(finite, default=1.0))
     span = (hi - lo) or 1.0
     zero = int(round(-lo / span * bar_w))  # bars grow from 0: left for negative values
-    out = Text(title[:width], style="bold")
+    out = Text(fit(title, width), style="bold")
     for i, (name, v) in enumerate(zip(labels, values, strict=True)):
         if i >= rows:
             break
@@ -233,21 +240,27 @@ def bars_text(labels: Sequence[str], values: Sequence[float | None], width: int,
         out.append(f" {shown[i]:>{value_w}}")
     out.append("\n")
     more = f" (first {rows} of {len(labels)})" if len(labels) > rows else ""
-    out.append(f"x: {unit}{more}"[:width], "dim")
+    out.append(fit(f"x: {unit}{more}", width), "dim")
     return out
 
 
-class ChartView(Static):
-    """Keeps a drawing function and redraws it at the widget's size (it fills its pane)."""
+class ChartView(Widget):
+    """Keeps a drawing function and redraws it at the widget's size (it fills its pane).
+
+    The drawing becomes one Strip per line when it is made (Rich renders each line's few
+    runs), and the widget serves those lines: no markup or layout pass on each frame."""
 
     DEFAULT_CSS = """
     ChartView { height: 1fr; min-height: 6; width: 1fr; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", **kwargs)
+        super().__init__(**kwargs)
         self.note = "nothing to show"
         self._draw: Callable[[int, int], Text] | None = None
+        self._strips: list[Strip] = []
+        self.text = Text()
+        """What is drawn, as text (tests and screen readers read it)."""
         self.kind = "none"
         """What is drawn: none, histogram, quant, strip or bars (tests read it)."""
 
@@ -259,9 +272,21 @@ class ChartView(Static):
     def redraw(self) -> None:
         w, h = self.content_size
         if self._draw is None or w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-            self.update(self.note, layout=False)
-            return
-        self.update(self._draw(w, h), layout=False)
+            self.text = Text(self.note)
+        else:
+            self.text = self._draw(w, h)
+        if self.is_mounted:
+            console, base = self.app.console, self.rich_style
+            self._strips = [
+                Strip(Segment.apply_style(line.render(console, end=""), base), line.cell_len)
+                .crop_extend(0, w, base)
+                for line in self.text.wrap(console, max(w, 1), no_wrap=True)]
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.rich_style)
 
     def on_resize(self) -> None:
         self.redraw()

@@ -16,6 +16,8 @@ benchmarks/bench_tui.py (another layer through Pilot).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -27,9 +29,29 @@ from tui.widgets.table import R8Table
 class SideTable(R8Table):
     """R8Table sized by CSS only: content changes repaint it without a screen relayout."""
 
+    _thumbs_for: Any = None
+    """The virtual size the scrollbar thumbs were last set for."""
+
     DEFAULT_CSS = """
-    SideTable { overflow-x: scroll; overflow-y: scroll; scrollbar-size-horizontal: 1; }
+    SideTable {
+        overflow-x: scroll; overflow-y: scroll;
+        scrollbar-size-horizontal: 1; scrollbar-size-vertical: 1;
+    }
     """
+
+    def load(self, *args: Any, **kwargs: Any) -> None:
+        """R8Table.load, then the column widths and virtual size at once (DataTable waits
+        for an idle moment, so the table was drawn twice: at the old widths, then again)."""
+        super().load(*args, **kwargs)
+        if self._updated_cells:
+            updated = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False) -> SideTable:
@@ -37,7 +59,9 @@ class SideTable(R8Table):
             # what the relayout would have done for this table: column widths may have
             # changed, so no cell drawn at an older width is kept; the thumbs follow
             self._clear_caches()
-            self._scroll_update(self.virtual_size)
+            if self.virtual_size != self._thumbs_for:
+                self._thumbs_for = self.virtual_size
+                self._scroll_update(self.virtual_size)
             layout = False
         super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         return self
