@@ -129,8 +129,7 @@ class R8App(App[None]):
         "layers": frozenset({"step_input", "open_input_prompt", "random_input", "find_layer",
                              "find_match"}),
         "accuracy": frozenset(),
-        # merging the Every-variant screen (branch compare): add its id here with the
-        # actions that change what it shows (input steps, find, view)
+        "variants": frozenset({"step_input", "open_input_prompt", "random_input"}),
     }
     """Actions that do something only on some screens (every other action works on all)."""
     LOCAL_ACTIONS = frozenset().union(*SCREEN_ACTIONS.values())

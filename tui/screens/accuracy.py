@@ -79,7 +79,7 @@ class AccuracyPane(Pane):
 
     BINDINGS = [
         Binding("d", "next_panel", "Panel"),
-        Binding("z", "zoom", "Full screen"),
+        Binding("z", "zoom", "Zoom"),
         Binding("f", "filter('change')", "Lost/gained", show=False),  # named on the filter line
         Binding("c", "filter('label')", "Class filter", show=False),
         Binding("b", "filter('not_in')", "Not flipped in", show=False),

@@ -141,11 +141,13 @@ def histogram_grid(hists: dict[str, tuple[np.ndarray, np.ndarray]], width: int) 
 class EveryVariantPane(Pane):
     """Layer list | the selected layer in every variant: statistics, SQNR, qparams, histograms."""
 
-    BINDINGS = [
-        Binding("left_square_bracket", "step_layer(-1)", "Prev layer"),
-        Binding("right_square_bracket", "step_layer(1)", "Next layer"),
-        Binding("less_than_sign,comma", "page(-1)", "Previous variants", show=False),
-        Binding("greater_than_sign,full_stop", "page(1)", "More variants"),
+    LAYER_KEYS = Binding.Group("Layer", compact=True)
+    PAGE_KEYS = Binding.Group("Variants", compact=True)
+    BINDINGS = [  # short: the footer fits 80 columns
+        Binding("left_square_bracket", "step_layer(-1)", "Previous layer", group=LAYER_KEYS),
+        Binding("right_square_bracket", "step_layer(1)", "Next layer", group=LAYER_KEYS),
+        Binding("less_than_sign,comma", "page(-1)", "Previous variants", group=PAGE_KEYS),
+        Binding("greater_than_sign,full_stop", "page(1)", "More variants", group=PAGE_KEYS),
     ]
 
     def __init__(self, **kwargs: Any) -> None:

@@ -74,8 +74,8 @@ class InputPane(Pane):
     """Image | label and predictions."""
 
     BINDINGS = [
-        Binding("t", "pin", "Pin as typical"),
-        Binding("z", "zoom", "Full screen"),
+        Binding("t", "pin", "Pin"),
+        Binding("z", "zoom", "Zoom"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
