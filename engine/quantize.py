@@ -382,10 +382,11 @@ def onnx_structure(path: Path) -> dict[str, int]:
 
 
 # -- PyTorch FX -----------------------------------------------------------------------------
-FX_TRACE_LOCK = threading.Lock()
-"""One FX trace at a time in a process: torch.fx patches module globals while it traces
-(its CURRENT_PATCHER), so two threads preparing at once (the app's jobs) fail with
-"CURRENT_PATCHER is None in finally block"."""
+FX_TRACE_LOCK = threading.RLock()
+"""One torch-int8 build at a time in a process: torch.fx patches module globals while it
+traces (its CURRENT_PATCHER) and the quantized engine is a global, so threads building at
+once (the app's jobs) failed with "CURRENT_PATCHER is None in finally block" or "module is
+not installed as a submodule" (tests/test_fx_threads.py)."""
 
 
 def _torch_fx() -> Any:
@@ -445,6 +446,13 @@ def torch_quantized_module(
     cancel: threading.Event | None = None,
 ) -> Any:
     """The torch-int8 FX module (eval mode, NHWC float input, CPU), from cached calibration."""
+    with FX_TRACE_LOCK:
+        return _torch_quantized_module(ws, opts, on_progress, cancel)
+
+
+def _torch_quantized_module(ws: Workspace, opts: VariantOptions | None,
+                            on_progress: ProgressFn | None,
+                            cancel: threading.Event | None) -> Any:
     opts = opts or VariantOptions()
     s = settings("torch-int8", opts.quant)
     quantize_fx = _torch_fx()
