@@ -64,10 +64,24 @@ def test_predictions_are_cached(ws, test_set, float_eval):
 
 
 def test_different_data_is_not_served_stale(ws, test_set):
-    from engine.data import first
+    """Same variant, same name and size, other images: the second set's result is its own
+    (the key hashes the pixels, not the subset's name), also when the first is cached."""
+    import numpy as np
 
-    p = evaluate.predictions(ws, "onnx", first(test_set, 7))
-    assert not p.cached and p.probs.shape == (7, 10)
+    from engine.data import make_dataset
+
+    a = make_dataset("same-name", test_set.images[:7], test_set.labels[:7],
+                     test_set.indices[:7], test_set.source)
+    b = make_dataset("same-name", test_set.images[7:14], test_set.labels[7:14],
+                     test_set.indices[:7], test_set.source)
+    pa = evaluate.predictions(ws, "onnx", a)
+    pb = evaluate.predictions(ws, "onnx", b)
+    assert pa.probs.shape == pb.probs.shape == (7, 10)
+    assert not np.allclose(pa.probs, pb.probs)
+    direct = evaluate.predictions(ws, "onnx", make_dataset(
+        "other-name", test_set.images[7:14], test_set.labels[7:14], test_set.indices[7:14],
+        test_set.source))
+    np.testing.assert_allclose(pb.probs, direct.probs, rtol=0, atol=1e-6)
 
 
 def test_cancel_between_batches(ws, test_set):
