@@ -325,7 +325,8 @@ class Session:
 
         def compute() -> WeightsByLayer:
             by_layer: dict[str, list[WeightReport]] = {}
-            for rep in weights.weight_reports(self.ws, variant, None, self.opts):
+            for rep in weights.weight_reports(self.ws, variant, None, self.opts,
+                                               cancel=cancel):
                 by_layer.setdefault(rep.layer, []).append(rep)
             return {k: tuple(v) for k, v in by_layer.items()}
 
