@@ -11,6 +11,7 @@ impossible. Per-channel weights have one grid per channel; their bins are plain.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -168,13 +169,13 @@ def activation_views(float_set: ActivationSet, int8_set: ActivationSet,
     return out
 
 
-def weight_views(ws: Workspace, variant: str, opts: V.VariantOptions | None = None,
-                 ) -> dict[tuple[str, str], QuantView]:
+def weight_views(ws: Workspace, variant: str, opts: V.VariantOptions | None = None, *,
+                 cancel: threading.Event | None = None) -> dict[tuple[str, str], QuantView]:
     """(layer, param) -> QuantView of every int8 weight tensor with a float counterpart."""
     from engine.weights import weight_arrays
 
     out = {}
-    for layer, param, values, detail in weight_arrays(ws, variant, opts):
+    for layer, param, values, detail in weight_arrays(ws, variant, opts, cancel=cancel):
         if not detail:
             continue
         view = _weight_view(f"{layer}.{param}", values, detail)

@@ -537,7 +537,7 @@ class Session:
 
         self.prepare(variant, on_progress, cancel)
         return self._remember(("weight-views", variant), lambda: quant_view.weight_views(
-            self.ws, variant, self.opts), cancel)
+            self.ws, variant, self.opts, cancel=cancel), cancel)
     # -- any two variants, the same layer in every variant (issue 13) -----------------------
 
     def is_int8(self, variant: str) -> bool:
