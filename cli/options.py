@@ -115,15 +115,23 @@ def resolved_options(args: argparse.Namespace, ws: Workspace,
     registered with its saved settings (`register_recommended`) and every
     ``VARIANT@bias-correction`` / ``VARIANT@float=L1+L2`` with those settings
     (engine.named_settings), so each is usable like any variant from here on."""
+    names = list(variants)
+    opts = variant_options(args, checked(args, ws, names))
+    register_named(ws, names, opts)
+    return opts
+
+
+def register_named(ws: Workspace, variants: Iterable[str], opts: VariantOptions) -> None:
+    """Register every ``VARIANT@recommended`` among ``variants`` (`register_recommended`) and
+    every ``VARIANT@SETTINGS`` (engine.named_settings: ``torch-int8@float=dense@calib=
+    train:500``, the names the TUI's repair dialog gives), for r8 and r8-tui alike."""
     from engine import named_settings
 
     names = list(variants)
-    opts = variant_options(args, checked(args, ws, names))
     register_recommended(ws, names, opts)
     for name in names:
         if named_settings.is_named(name):
             named_settings.register(ws, name, opts)
-    return opts
 
 
 def variant_options(args: argparse.Namespace,

@@ -9,6 +9,8 @@
   scales and zero points and dequantized values; error against the float ONNX initializer.
 - torch-int8: the FX int8 modules' packed weights, dequantized; error against the float
   module's weight.
+- layers an int8 variant keeps float (``--float-layers``, ``@float=``): their float weights,
+  from the float ONNX model (no int8 detail).
 
 Quantization error: SQNR (dB) and max |float - dequantized|; how many float weights are
 really clipped (they round beyond the integer type's range: with a max-abs scale none is);
@@ -35,8 +37,9 @@ from engine.workspace import Workspace
 WEIGHT_VARIANTS = V.names(weights=True)
 """Built-in variants whose weights can be read (check_weight_variant knows later ones too)."""
 WEIGHTS_STAGE = "weights"
-WEIGHTS_REPORT_VERSION = 2
-"""Bumped when the report's fields change (2: real clipping count, torch-int8 dense)."""
+WEIGHTS_REPORT_VERSION = 3
+"""Bumped when the report's fields change (2: real clipping count, torch-int8 dense; 3: the
+float weights of layers an int8 variant keeps float)."""
 INT8_CLIP = 127
 """|q| at or beyond which an int8 weight counts as clipped (symmetric range -127..127)."""
 
@@ -109,8 +112,32 @@ def weight_arrays(ws: Workspace, variant: str, opts: V.VariantOptions | None = N
     if src.format == "onnx":
         return [(ly, p, a, None) for ly, p, a in _onnx_float(src.model, known)]
     if src.format == "qdq":
-        return _qdq_weights(src.model, src.reference, known)
-    return _torch_weights(src.model, known, src.reference)
+        found = _qdq_weights(src.model, src.reference, known)
+    else:
+        found = _torch_weights(src.model, known, src.reference)
+    return found + _kept_float(ws, variant, opts, layers, found, cancel)
+
+
+def _kept_float(ws: Workspace, variant: str, opts: V.VariantOptions,
+                layers: tuple[LayerInfo, ...],
+                found: list[tuple[str, str, np.ndarray, dict[str, Any] | None]],
+                cancel: threading.Event | None = None,
+                ) -> list[tuple[str, str, np.ndarray, dict[str, Any] | None]]:
+    """The float weights of the layers an int8 variant keeps float (``--float-layers``,
+    ``@float=``) that its int8 model does not show as parameters (a QDQ model's float
+    initializers, the dense layer's constants in an FX model): read from the float ONNX model
+    the variant keeps them from, with no int8 detail (they are not quantized)."""
+    from engine.float_layers import check_names
+
+    v = V.get(variant)
+    if not isinstance(v, V.QuantizedVariant):
+        return []
+    units = check_names(layers, v.settings(opts).float_layers)
+    kept = {name for u in units for name in u.layers}
+    have = {(lay, param) for lay, param, _, _ in found}
+    floats = _onnx_float(ws.onnx_path(opts.opset, cancel=cancel), {x.name for x in layers})
+    return [(lay, param, values, None) for lay, param, values in floats
+            if lay in kept and (lay, param) not in have]
 
 
 def _build(ws: Workspace, variant: str, opts: V.VariantOptions,

@@ -68,3 +68,31 @@ def test_bad_layer_and_variant(ws: Workspace) -> None:
         W.weight_reports(ws, "keras", "convX")
     with pytest.raises(UsageError, match="use one of keras, onnx, torch"):
         W.weight_reports(ws, "tflite")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["onnx-int8", "torch-int8"])
+def test_layers_kept_float_show_their_float_weights(ws: Workspace, recipe: str) -> None:
+    """A repaired variant (`@float=`) shows every parameter the plain one does; those of the
+    layers it keeps float are the float model's, with no int8 detail."""
+    from engine import named_settings
+    from engine import variants as V
+
+    opts = V.VariantOptions(quant={"calib": "train:200"})
+    name = f"{recipe}@float=conv2d_1+dense"
+    named_settings.register(ws, name, opts)
+    try:
+        repaired = {(r.layer, r.param): r for r in W.weight_reports(ws, name, opts=opts)}
+    finally:
+        V.unregister(name)
+    plain = {(r.layer, r.param): r for r in W.weight_reports(ws, recipe, opts=opts)}
+    floats = {(r.layer, r.param): r for r in W.weight_reports(ws, "onnx", opts=opts)}
+    assert set(repaired) == set(plain)
+    kept = {k for k in repaired if k[0] in ("conv2d_1", "dense")}
+    assert kept == {("conv2d_1", "kernel"), ("conv2d_1", "bias"), ("dense", "kernel"),
+                    ("dense", "bias")}
+    for k in kept:
+        assert repaired[k].quant is None
+        assert repaired[k].stats == floats[k].stats and repaired[k].shape == floats[k].shape
+    assert repaired["conv2d_2", "kernel"].quant is not None  # still int8
+    assert plain["conv2d_1", "kernel"].quant is not None

@@ -253,16 +253,19 @@ class Session:
         return quant
 
     def repair_name(self, req: RepairRequest) -> str:
-        """The name the variant of ``req`` gets (engine.variants names it, as the CLI does)."""
+        """The name the variant of ``req`` gets: engine.named_settings writes it, against the
+        session's settings, so ``r8 --variant NAME`` with the same flags reads it back."""
+        from engine import named_settings
+
         if req.recommend:
             return req.recipe + V.RECOMMENDED
-        return V.settings_name(req.recipe, self.repair_settings(req), self.opts.quant)
+        return named_settings.format(req.recipe, self.repair_settings(req), self.opts.quant)
 
     def repair(self, req: RepairRequest, on_progress: ProgressFn | None = None,
                cancel: threading.Event | None = None) -> tuple[str, float, str]:
         """Build the variant ``req`` asks for and register it: (name, seconds, one line on
         what it is). Cancelled, nothing new stays registered (every cache write is atomic)."""
-        from engine import quantize, recommend
+        from engine import named_settings, quantize, recommend
 
         t0 = time.perf_counter()
         if req.recommend:
@@ -276,7 +279,8 @@ class Session:
                       f"{rec.target_delta} target)")
         else:
             quant = self.repair_settings(req)
-            name = V.register_settings(req.recipe, quant, self.opts.quant).name
+            name = named_settings.register_settings(req.recipe, quant,
+                                                    base=self.opts.quant).name
             detail = quantize.settings(req.recipe, quant).describe()
         try:
             self.prepare(name, on_progress, cancel)

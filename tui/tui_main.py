@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         variants = V.parse_variants(args.variants)
         opts = options.variant_options(args)  # the same flags and parsing as r8
         ws = None
-        if any(v.endswith(V.RECOMMENDED) for v in variants):
+        if any("@" in v for v in variants):
             # as r8 does: VARIANT@recommended is registered with its saved settings before
-            # the app starts, or one line names `r8 quantize --recommend`
+            # the app starts, or one line names `r8 quantize --recommend`; VARIANT@SETTINGS
+            # (engine.named_settings, the names of repaired variants) with its settings
             ws = options.workspace(args)
-            options.register_recommended(ws, variants, opts)
+            options.register_named(ws, variants, opts)
         options.check_quant(opts, variants)
         from tui.app import R8App
         from tui.session import Session

@@ -29,7 +29,7 @@ __all__ = [
     "ALL_VARIANTS", "BASELINE", "FLOAT_VARIANTS", "QUANT_VARIANTS", "REFERENCE_VARIANTS",
     "CaptureModel", "QuantSettings", "QuantizedVariant", "Variant", "VariantOptions",
     "WeightSource", "check_quantized", "get", "identity", "names", "open_runner",
-    "parse_variants", "register", "register_settings", "settings_name", "unregister",
+    "parse_variants", "register", "unregister",
 ]
 
 _REGISTRY: dict[str, Variant] = {}
@@ -131,48 +131,3 @@ def open_runner(ws: Workspace, variant: str, opts: VariantOptions | None = None,
     ``on_progress`` and ``cancel`` reach the conversion and the TensorFlow worker's calls."""
     return get(variant).open_runner(ws, opts or VariantOptions(), on_progress=on_progress,
                                     cancel=cancel)
-
-
-def settings_name(recipe: str, quant: QuantSettings, base: QuantSettings | None = None) -> str:
-    """The name of int8 variant ``recipe`` built with ``quant``: the recipe, then each setting
-    that differs from ``base`` (the session's settings; default: r8's), ``@``-separated like
-    ``@recommended``, e.g. ``onnx-int8@float:conv2d_3+dense@bias-corr@calib:train:500@entropy``.
-    The recipe itself when nothing differs. Comma-free, so ``--variants`` lists take it."""
-    from engine import quantize
-
-    base = base or QuantSettings()
-    mine, theirs = quantize.settings(recipe, quant), quantize.settings(recipe, base)
-    parts = []
-    if mine.float_layers != theirs.float_layers:
-        parts.append("float:" + ("+".join(mine.float_layers) or "none"))
-    if mine.bias_correction != theirs.bias_correction:
-        parts.append("bias-corr" if mine.bias_correction else "no-bias-corr")
-    if mine.calib != theirs.calib:
-        parts.append(f"calib:{mine.calib}")
-    if mine.calib_seed != theirs.calib_seed:
-        parts.append(f"seed:{mine.calib_seed}")
-    if mine.method != theirs.method:
-        parts.append(mine.method)
-    if mine.per_channel != theirs.per_channel:
-        parts.append("per-channel" if mine.per_channel else "per-tensor")
-    if mine.reduce_range != theirs.reduce_range:
-        parts.append("reduce-range" if mine.reduce_range else "full-range")
-    return "@".join([recipe, *parts])
-
-
-def register_settings(recipe: str, quant: QuantSettings,
-                      base: QuantSettings | None = None) -> Variant:
-    """Register int8 variant ``recipe`` built with ``quant`` under its settings_name (the
-    built-in variant itself when nothing differs from ``base``); registering again is a no-op
-    replace, so the CLI and the TUI agree on one name per settings."""
-    import dataclasses
-
-    built = get(recipe)
-    if not isinstance(built, QuantizedVariant) or built.recipe:
-        raise UsageError(f"{recipe!r} is not an int8 recipe; use one of "
-                         f"{', '.join(QUANT_VARIANTS)}")
-    name = settings_name(recipe, quant, base)
-    if name == recipe:
-        return built
-    return register(dataclasses.replace(built, name=name, recipe=recipe, quant=quant),
-                    replace=True)

@@ -4,6 +4,7 @@ cancelling one leaves no variant and no half-written cache file."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from textual.widgets import Input, OptionList, SelectionList
 
-from engine import evaluate, quantize
+from cli import main as cli_main
+from engine import evaluate, named_settings, quantize
 from engine import variants as V
 from engine.cache import TMP_PREFIX
 from engine.subsets import select_subset
@@ -28,8 +30,8 @@ from tui.session import RepairRequest, Session
 
 REPAIR_CALIB = "train:200"
 """A small calibration set keeps the test's quantization to seconds."""
-REPAIRED = "onnx-int8@float:dense@calib:train:200"
-"""What engine.variants names onnx-int8 with dense float on 200 training images."""
+REPAIRED = "onnx-int8@float=dense@calib=train:200"
+"""What engine.named_settings names onnx-int8 with dense float on 200 training images."""
 
 
 @pytest.fixture(autouse=True)
@@ -41,15 +43,64 @@ def registry_as_it_was() -> Iterator[None]:
         V.unregister(name)
 
 
-def test_settings_name_is_the_registrys() -> None:
-    q = V.QuantSettings.parse({"float_layers": "dense", "calib": REPAIR_CALIB})
-    assert V.settings_name("onnx-int8", q) == REPAIRED
-    assert V.settings_name("onnx-int8", V.QuantSettings()) == "onnx-int8"
+def test_repair_names_are_named_settings(ws: Workspace) -> None:
+    """The dialog's names are engine.named_settings's, against the session's settings."""
+    session = Session(cache_dir=str(ws.cache_dir), download=False, variants=("keras", "onnx"),
+                      ws=ws)
+    req = RepairRequest("onnx-int8", ("dense",), False, None, REPAIR_CALIB)
+    assert session.repair_name(req) == REPAIRED
+    assert named_settings.parse(REPAIRED, session.opts.quant) == (
+        "onnx-int8", session.repair_settings(req))
+    assert session.repair_name(RepairRequest("onnx-int8")) == "onnx-int8"
     # a method equal to the backend's default is no change of settings
-    assert V.settings_name("torch-int8", replace(q, method="histogram")) == \
-        "torch-int8@float:dense@calib:train:200"
-    assert V.settings_name("torch-int8", replace(q, method="minmax")).endswith("@minmax")
-    assert "," not in V.settings_name("onnx-int8", replace(q, float_layers=("add", "dense")))
+    assert session.repair_name(RepairRequest("torch-int8", ("dense",), method="histogram",
+                                             calib=REPAIR_CALIB)) == \
+        "torch-int8@float=dense@calib=train:200"
+    assert session.repair_name(replace(req, recipe="torch-int8", method="minmax")).endswith(
+        "@method=minmax")
+    assert session.repair_name(replace(req, float_layers=("add", "dense"),
+                                       bias_correction=True)) == \
+        "onnx-int8@float=add+dense@bias-correction@calib=train:200"
+
+
+@pytest.mark.slow
+def test_a_repaired_variant_can_be_typed_back(ws: Workspace, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variant made in the TUI (Session.repair) is a name r8 and r8-tui read back: the same
+    settings, so the same quantized model and the same predictions."""
+    session = Session(cache_dir=str(ws.cache_dir), download=False, variants=("keras", "onnx"),
+                      ws=ws)
+    req = RepairRequest("onnx-int8", ("dense",), False, "minmax", REPAIR_CALIB)
+    name, _, _ = session.repair(req)
+    assert name == REPAIRED
+    made = V.get(name)
+    assert isinstance(made, V.QuantizedVariant)
+    key = quantize.settings(made.base, made.quant).key_parts()  # the quantized model's key
+    subset = select_subset(ws, "first:200")
+    probs = evaluate.predictions(ws, name, subset, session.opts).probs
+    V.unregister(name)  # what r8 and r8-tui find is only what they register themselves
+
+    capsys.readouterr()
+    rc = cli_main(["--cache-dir", str(ws.cache_dir), "--no-download", "eval", "--variant",
+                   name, "--subset", "first:200", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    typed = V.get(name)
+    assert isinstance(typed, V.QuantizedVariant)
+    assert quantize.settings(typed.base, typed.quant).key_parts() == key
+    correct = json.loads(out.out)["variants"][name]["correct"]
+    assert correct == int(np.sum(probs.argmax(1) == subset.labels))
+    V.unregister(name)
+
+    started: list[Session] = []
+    monkeypatch.setattr(R8App, "run", lambda app, **_: started.append(app.session))
+    rc = tui_main.main(["--cache-dir", str(ws.cache_dir), "--no-download",
+                        "--variants", f"keras,{name}"])
+    assert rc == 0, capsys.readouterr().err
+    assert started and started[0].variants == ("keras", name)
+    shown = started[0].variant_of(name)
+    assert isinstance(shown, V.QuantizedVariant)
+    assert quantize.settings(shown.base, shown.quant).key_parts() == key
 
 
 @sync
