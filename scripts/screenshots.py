@@ -25,6 +25,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
@@ -53,9 +55,20 @@ EVERY_LAYER = "average_pooling2d"
 Shot = Callable[[Pilot], Awaitable[None]]
 
 
+ERRORS: list[str] = []
+"""Error notifications the app showed (an engine failure ends the script, not a wait)."""
+
+
+def note_errors(message: Message) -> None:
+    if isinstance(message, Notify) and message.notification.severity == "error":
+        ERRORS.append(message.notification.message)
+
+
 async def wait_until(pilot: Pilot, cond: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not cond():
+        if ERRORS:
+            raise SystemExit(f"screenshots: error: waiting for {what}, the app said: {ERRORS[0]}")
         if time.monotonic() > deadline:
             raise SystemExit(f"screenshots: error: timed out waiting for {what}; "
                              f"warm the cache first (make run) and try again")
@@ -185,7 +198,7 @@ async def take(name: str, shot: Shot, cache_dir: str | None, out: Path) -> None:
     session = Session(cache_dir=cache_dir, download=False)
     app = R8App(session, input_text="test:0")
     app.animation_level = "none"  # the tab underline slides otherwise
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=note_errors) as pilot:
         await shot(pilot)
         await wait_idle(pilot)
         app.save_screenshot(filename=f"{name}.svg", path=str(out))
@@ -200,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.only.split(",") if n] or list(SHOTS)
     unknown = [n for n in names if n not in SHOTS]
     if unknown:
-        p.error(f"unknown screenshot {', '.join(unknown)}; choose from {', '.join(SHOTS)}")
+        print(f"screenshots: error: unknown screenshot {', '.join(unknown)}; choose from "
+              f"{', '.join(SHOTS)}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if len(names) > 1:  # one process per screenshot: nothing one app left behind reaches the next
