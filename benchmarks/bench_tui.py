@@ -1,6 +1,6 @@
 """r8-tui figures: time to first paint from a warm cache, and time to show another layer.
 
-    python benchmarks/bench_tui.py [--cache-dir DIR] [--screenshot docs/screenshot.svg]
+    python benchmarks/bench_tui.py [--cache-dir DIR] [--screenshot /tmp/model.svg]
                                    [--repair]
 
 First paint is measured in a fresh interpreter (imports included) from process start to the
