@@ -51,6 +51,17 @@ def number(x: Any) -> str:
     return str(x)
 
 
+def db(x: Any) -> str:
+    """A decibel figure (SQNR) with two decimals, so a column of them lines up (``35.00``
+    beside ``32.39``); ``inf`` for identical tensors, ``-`` when missing."""
+    if missing(x):
+        return MISSING
+    x = float(x)
+    if not math.isfinite(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.2f}"
+
+
 def csv_cell(x: Any) -> Any:
     """A CSV cell: missing values empty, everything else as is (full precision)."""
     return "" if missing(x) else x

@@ -25,6 +25,8 @@ def test_hand_worked_values() -> None:
     assert fmt.number(float("nan")) == "-" and fmt.number(float("-inf")) == "-inf"
     assert fmt.csv_cell(None) == fmt.csv_cell(float("nan")) == ""
     assert fmt.csv_cell(0.5) == 0.5
+    assert fmt.db(35.0) == "35.00" and fmt.db(32.391) == "32.39"  # one column lines up
+    assert fmt.db(float("inf")) == "inf" and fmt.db(None) == "-"
 
 
 def test_an_empty_class_is_nan_shown_as_dash_and_empty_in_csv(tmp_path) -> None:

@@ -368,7 +368,7 @@ class ModelPane(Pane):
             return
         metric, values = cols[0]
         noise, _ = self.noise()
-        fmts = {M.SENSITIVITY: fmt.points}
+        fmts = {M.SENSITIVITY: fmt.points, M.SQNR: fmt.db, M.ISOLATED: fmt.db}
         if narrow:
             cols = cols[:1]  # narrow: the other columns are rows of the stats table
         columns: list[Column] = [(m.column, v, fmts.get(m, fmt.number)) for m, v in cols]
@@ -509,7 +509,8 @@ class ModelPane(Pane):
             unit = {M.SENSITIVITY: "points gained when left float",
                     M.SQNR: "accumulated SQNR dB", M.ISOLATED: "isolated SQNR dB"}.get(
                         metric, metric.name)
-            f = fmt.points if metric is M.SENSITIVITY else fmt.number
+            f = {M.SENSITIVITY: fmt.points, M.SQNR: fmt.db, M.ISOLATED: fmt.db}.get(
+                metric, fmt.number)
             title = f"{group}: {metric.name} by layer ({self.int8_variant})" \
                 if metric.scale != "rank" else f"{group}: {metric.name} ({self.r8.variant})"
             self.hist.show(lambda w, h: bars_text(names, vals, w, h, title, unit,
