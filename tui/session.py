@@ -45,6 +45,22 @@ WeightViewsByLayer = Mapping["tuple[str, str]", "QuantView"]
 """(layer, param) -> that weight in float and int8 on one grid."""
 WAIT_POLL_S = 0.05
 """How often a job waiting for the same work in another job looks at its cancel event."""
+SHARED_THREAD = "r8-job-shared-"
+"""Name prefix of the threads computing shared cache artifacts (a job thread: tui.jobs
+THREAD_PREFIX, so the app and the tests see them)."""
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One shared computation in flight: the jobs waiting for it and what it gave."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set when the last waiting job gave up: the work stops (and cleans up) then."""
+    done: threading.Event = field(default_factory=threading.Event)
+    waiters: int = 0
+    listeners: list[ProgressFn] = field(default_factory=list)
+    value: object = None
+    error: BaseException | None = None
 
 DEFAULT_VARIANTS = V.FLOAT_VARIANTS + V.QUANT_VARIANTS
 """The variants the app shows unless --variants says otherwise."""
@@ -122,6 +138,7 @@ class Session:
         self._lock = threading.Lock()
         self._ws_lock = threading.Lock()
         self._key_locks: dict[tuple[Hashable, ...], threading.Lock] = {}
+        self._flights: dict[tuple[Hashable, ...], _Flight] = {}
         self._memo: dict[tuple[Hashable, ...], object] = {}
         if ws is not None:
             self.__dict__["ws"] = ws  # opened already by the edge (tui_main), reused
@@ -171,6 +188,72 @@ class Session:
         finally:
             lock.release()
 
+    def _shared(self, key: tuple[Hashable, ...],
+                compute: Callable[[ProgressFn, threading.Event], T],
+                on_progress: ProgressFn | None, cancel: threading.Event | None) -> T:
+        """``compute(on_progress, cancel)`` once per key, in a thread of its own, for every job
+        that asks meanwhile: a cancelled job stops waiting at once, but the work goes on for
+        the others and is cancelled only when none waits any more (then its temp files are
+        removed before a new caller starts it again: one computation in flight per key)."""
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]  # type: ignore[return-value]
+                flight = self._flights.get(key)
+                stale = flight is not None and flight.cancel.is_set()
+                start = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+                if not stale:
+                    flight.waiters += 1
+                    if on_progress is not None:
+                        flight.listeners.append(on_progress)
+            if not stale:
+                break
+            self._wait_flight(flight, cancel)  # the abandoned one is still cleaning up
+        if start:
+            threading.Thread(target=self._fly, args=(key, flight, compute), daemon=True,
+                             name=f"{SHARED_THREAD}{key[0]}").start()
+        try:
+            self._wait_flight(flight, cancel)
+        except CancelledError:
+            with self._lock:
+                flight.waiters -= 1
+                if on_progress in flight.listeners:
+                    flight.listeners.remove(on_progress)
+                if flight.waiters == 0:
+                    flight.cancel.set()
+            raise
+        if flight.error is not None:
+            raise flight.error
+        return flight.value  # type: ignore[return-value]
+
+    @staticmethod
+    def _wait_flight(flight: _Flight, cancel: threading.Event | None) -> None:
+        while not flight.done.wait(WAIT_POLL_S):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("cancelled (the shared work goes on for the other jobs)")
+
+    def _fly(self, key: tuple[Hashable, ...], flight: _Flight,
+             compute: Callable[[ProgressFn, threading.Event], object]) -> None:
+        def progress(n: int, total: int, what: str) -> None:
+            with self._lock:
+                listeners = list(flight.listeners)
+            for listener in listeners:
+                listener(n, total, what)
+
+        try:
+            flight.value = compute(progress, flight.cancel)
+            with self._lock:
+                self._memo[key] = flight.value
+        except BaseException as exc:  # every waiting job raises it
+            flight.error = exc
+        finally:
+            with self._lock:
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+            flight.done.set()
+
     def _known(self, key: tuple[Hashable, ...]) -> object | None:
         with self._lock:
             return self._memo.get(key)
@@ -188,15 +271,16 @@ class Session:
         if v.kind == "reference":
             return
         opset = self.opts.opset
-        self._remember(("artifact", "onnx", opset), lambda: self.ws.onnx_path(
-            opset, on_progress=on_progress, cancel=cancel), cancel)
+        self._shared(("artifact", "onnx", opset), lambda progress, stop: self.ws.onnx_path(
+            opset, on_progress=progress, cancel=stop), on_progress, cancel)
         if isinstance(v, V.QuantizedVariant):
             # a variant registered at run time (VARIANT@recommended, a repaired one) is built
             # as its recipe with its own settings; the key holds them, so a re-registered
             # name with other settings is quantized again
             opts = v.options(self.opts)
-            self._remember(("artifact", v.base, opts.quant, opset), lambda: quantize.quantize(
-                self.ws, [v.base], opts, on_progress, cancel), cancel)
+            self._shared(("artifact", v.base, opts.quant, opset),
+                         lambda progress, stop: quantize.quantize(
+                             self.ws, [v.base], opts, progress, stop), on_progress, cancel)
 
     def variant_of(self, name: str) -> V.Variant:
         """The registered variant ``name``; ``VARIANT@recommended`` is registered here with

@@ -16,6 +16,7 @@ import pytest
 
 from engine import convert, evaluate
 from engine.data import make_dataset
+from engine.errors import CancelledError
 from engine.workspace import Workspace
 from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import R8App
@@ -40,19 +41,52 @@ def live_job_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX) and t.is_alive()]
 
 
+class CountingConversions:
+    """convert.keras_to_onnx, the real one, counted: started, finished, most at once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = 0
+        self.finished = 0
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+        real = convert.keras_to_onnx
+
+        def counting(*args, **kwargs):
+            with self._lock:
+                self.started += 1
+                self.running += 1
+                self.most_at_once = max(self.most_at_once, self.running)
+            try:
+                real(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+            with self._lock:
+                self.finished += 1
+
+        monkeypatch.setattr(convert, "keras_to_onnx", counting)
+
+
+def tmp_files(cache: Path) -> list[str]:
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob(".tmp-*"))
+
+
+def wait_for_job_threads(timeout: float = 120) -> None:
+    """Cancelled job threads (and shared-artifact threads) end at the engine's next check."""
+    deadline = time.monotonic() + timeout
+    while live_job_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not live_job_threads(), "cancelled job threads end"
+
+
 @pytest.mark.slow
 @sync
 async def test_key_storm_on_a_cold_cache_never_hangs(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    conversions: list[Path] = []
-    real_convert = convert.keras_to_onnx
-
-    def counting_convert(*args, **kwargs):  # the real conversion, counted
-        conversions.append(Path(args[1]))
-        return real_convert(*args, **kwargs)
-
-    monkeypatch.setattr(convert, "keras_to_onnx", counting_convert)
-    session = Session(cache_dir=str(tmp_path / "cold"), download=False,
+    conversions = CountingConversions(monkeypatch)
+    cache = tmp_path / "cold"
+    session = Session(cache_dir=str(cache), download=False,
                       variants=("keras", "onnx", "onnx-int8"))
     app = R8App(session)
     app.animation_level = "none"
@@ -80,7 +114,72 @@ async def test_key_storm_on_a_cold_cache_never_hangs(tmp_path: Path,
         await pilot.press("r")  # reload answers too: it finishes, no job hangs
         await wait_idle(pilot)
         assert not app.running_jobs
-    assert len(conversions) == 1, f"the float model was converted {len(conversions)} times"
+    wait_for_job_threads()
+    # the float model is converted once: jobs cancelled by the storm stop waiting, but the
+    # conversion goes on for the jobs still asking (it restarts only when none was left)
+    assert conversions.most_at_once == 1, "one conversion in flight at a time"
+    assert conversions.finished == 1, f"the float model was converted {conversions.finished} times"
+    assert tmp_files(cache) == [], "no temp file is left after the app quits"
+    print(f"key storm: {conversions.started} conversion(s) started, 1 finished")
+
+
+@pytest.mark.slow
+def test_a_shared_artifact_survives_the_cancel_of_the_job_converting_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Session.prepare: the job that started the conversion is cancelled, the conversion goes
+    on for the two others; when the only job asking is cancelled, the conversion stops and
+    leaves no temp file, and the next job converts again (never two at once)."""
+    conversions = CountingConversions(monkeypatch)
+    cache = tmp_path / "cold"
+    session = Session(cache_dir=str(cache), download=False, variants=("keras", "onnx"))
+    session.ws  # noqa: B018  (opened here, not in the timed part)
+    outcome: dict[int, str] = {}
+
+    def job(i: int, cancel: threading.Event) -> threading.Thread:
+        def body() -> None:
+            try:
+                session.prepare("onnx", cancel=cancel)
+                outcome[i] = "ok"
+            except CancelledError:
+                outcome[i] = "cancelled"
+        thread = threading.Thread(target=body)
+        thread.start()
+        return thread
+
+    def wait_converting() -> None:
+        deadline = time.monotonic() + 120
+        while not (conversions.running and tmp_files(cache)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tmp_files(cache), "the conversion writes a temp file"
+        time.sleep(1.0)  # well inside the conversion (seconds)
+
+    # the only job asking is cancelled: the conversion stops, its temp file goes
+    alone = threading.Event()
+    thread = job(0, alone)
+    wait_converting()
+    alone.set()
+    thread.join(timeout=60)
+    wait_for_job_threads()
+    assert outcome == {0: "cancelled"}
+    assert conversions.started == 1 and conversions.finished == 0
+    assert tmp_files(cache) == [] and not list(cache.rglob("*.onnx"))
+    assert session.ws.onnx_cached(session.opts.opset) is None
+
+    # the job that started the conversion is cancelled mid-way: the two others still get it
+    events = [threading.Event() for _ in range(3)]
+    threads = [job(1, events[0])]
+    wait_converting()
+    threads += [job(i, e) for i, e in enumerate(events[1:], start=2)]
+    time.sleep(0.5)  # both wait for the conversion in flight
+    events[0].set()
+    for thread in threads:
+        thread.join(timeout=300)
+    wait_for_job_threads()
+    assert outcome == {0: "cancelled", 1: "cancelled", 2: "ok", 3: "ok"}
+    assert conversions.started == 2, "the conversion was not restarted for the jobs left"
+    assert conversions.finished == 1 and conversions.most_at_once == 1
+    assert tmp_files(cache) == []
+    assert session.ws.onnx_cached(session.opts.opset) is not None
 
 
 @sync
