@@ -588,7 +588,7 @@ class R8App(App[None]):
 
     def action_pick_variant(self) -> None:
         """A modal list of the session's variants, the current one highlighted."""
-        from tui.screens.variant_picker import VariantPicker
+        from tui.screens.variant_picker import VariantPicker, variant_note
 
         def picked(name: str | None) -> None:
             if name and name != self.variant and name in self.session.variants:
@@ -691,14 +691,3 @@ def device_text(device: str, tf32: bool, checked: bool = False) -> str:
     if device == "cpu":
         return "cpu (no CUDA)" if checked else "cpu"
     return f"{'cuda' if checked else 'cuda?'} · TF32 {'on' if tf32 else 'off'}"
-
-
-def variant_note(name: str) -> str:
-    """float, int8, reference or repaired (an int8 variant registered at run time)."""
-    from engine import variants as V
-
-    if name not in V.names():
-        return "int8, repaired" if name.endswith(V.RECOMMENDED) else ""
-    v = V.get(name)
-    kind = {"quantized": "int8"}.get(v.kind, v.kind)
-    return f"{kind}, repaired" if name not in V.ALL_VARIANTS else kind
