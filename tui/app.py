@@ -13,7 +13,8 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from rich.markup import escape
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -205,9 +206,11 @@ class R8App(App[None]):
         return self.query_one(JobBar)
 
     def show_context(self) -> None:
-        self.query_one("#context", Static).update(
-            f" [b]ResNet8[/]  variant [b]{self.variant}[/]  input [b]{self.input_text}[/]  "
-            f"view [b]{self.view}[/]  [dim]{self.device_text}[/]")
+        self.query_one("#context", Static).update(context_line(
+            self.variant, self.input_text, self.view, self.device_text, self.size.width))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.show_context()
 
     def state_changed(self) -> None:
         self.show_context()
@@ -691,3 +694,39 @@ def device_text(device: str, tf32: bool, checked: bool = False) -> str:
     if device == "cpu":
         return "cpu (no CUDA)" if checked else "cpu"
     return f"{'cuda' if checked else 'cuda?'} · TF32 {'on' if tf32 else 'off'}"
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, its middle replaced by … when it does not fit (both ends of
+    a variant name say the most: ``onnx-int8@float=…,dense``)."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 1, 2)
+    head = (keep + 1) // 2
+    return text[:head] + "…" + text[len(text) - (keep - head):]
+
+
+def context_line(variant: str, input_text: str, view: str, device: str, width: int) -> str:
+    """The header line in ``width`` columns: the device indicator always shows; the view goes
+    first when it does not fit, then the variant and the input lose their middles (…)."""
+    def line(v: str, i: str, with_view: bool) -> tuple[str, int]:
+        view_part = f"view [b]{escape(view)}[/]  " if with_view else ""
+        markup = (f" [b]ResNet8[/]  variant [b]{escape(v)}[/]  input [b]{escape(i)}[/]  "
+                  f"{view_part}[dim]{escape(device)}[/]")
+        plain = (f" ResNet8  variant {v}  input {i}  "
+                 f"{f'view {view}  ' if with_view else ''}{device}")
+        return markup, len(plain)
+
+    markup, n = line(variant, input_text, True)
+    if n <= width:
+        return markup
+    markup, n = line(variant, input_text, False)
+    if n <= width:
+        return markup
+    over = n - width
+    v = middle_ellipsis(variant, max(len(variant) - over, 9))
+    markup, n = line(v, input_text, False)
+    if n > width:
+        i = middle_ellipsis(input_text, max(len(input_text) - (n - width), 9))
+        markup, n = line(v, i, False)
+    return markup

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 
+from rich.text import Text
+
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, sync, wait_idle, wait_until
+from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tui.app import context_line, middle_ellipsis
+from tui.screens.accuracy import AccuracyPane
 from tui.screens.layers import LayersPane
 from tui.screens.variant_picker import VariantPicker
 
@@ -64,3 +68,69 @@ async def test_swap_has_its_own_key_and_s_sorts_the_focused_table(ws: Workspace)
         assert pane.pair() == before[::-1]
         keys = {k: b.binding.description for k, b in app.active_bindings.items() if b.binding.show}
         assert keys.get("u") == "Swap A/B"
+
+
+@sync
+async def test_flipped_browser_with_a_float_variant_current_browses_the_first_int8(
+        ws: Workspace) -> None:
+    """keras current: the browser shows onnx-int8's flips (not 'keras vs keras: 0 of 0') and
+    says why; the cursor on the int8 row browses that row with no note."""
+    app = make_app(ws, variants=("keras", "onnx", "onnx-int8"), subset="first:500")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.variant == "keras"
+        await pilot.press("4")
+        pane = app.query_one(AccuracyPane)
+        await wait_until(pilot, lambda: pane.report is not None)
+        await pilot.pause()
+        assert pane.variants_table.selected_row()[0] == "keras"
+        row = next(r for r in pane.report.rows if r.variant == "onnx-int8")
+        want = len(row.float_right_variant_wrong) + len(row.float_wrong_variant_right)
+        assert want > 0, "int8 flips some of 500 images"
+        title = str(pane.flipped_table.border_title)
+        assert title.startswith(f"onnx-int8 vs keras: {want} of {want} flipped"), title
+        assert "keras is float" in title
+        assert len(pane.flipped_table.values) == want
+        assert "onnx-int8 vs keras" in screen_text(app)
+        pane.variants_table.focus()
+        await pilot.press("down")  # onnx: float too, still the first int8
+        await pilot.pause()
+        assert str(pane.flipped_table.border_title).startswith("onnx-int8 vs keras")
+        assert "onnx is float" in str(pane.flipped_table.border_title)
+        await pilot.press("down")  # onnx-int8 itself
+        await pilot.pause()
+        assert pane.variants_table.selected_row()[0] == "onnx-int8"
+        title = str(pane.flipped_table.border_title)
+        assert title.startswith("onnx-int8 vs keras") and "is float" not in title
+        await wait_idle(pilot)
+
+
+def plain(markup: str) -> str:
+    return Text.from_markup(markup).plain
+
+
+def test_header_keeps_the_device_at_80_columns_with_a_long_variant() -> None:
+    """A repaired variant's long name: the view goes first, then the name loses its middle
+    (marked …); the device indicator always ends the line, which never passes 80 columns."""
+    long = "onnx-int8@float=conv2d_1,conv2d_3,conv2d_5,average_pooling2d,dense"
+    device = "cuda · TF32 off"
+    short = plain(context_line("keras", "test:0", "activations", device, 80))
+    assert "view activations" in short and "variant keras" in short  # fits: all of it
+    line = plain(context_line(long, "test:0", "activations", device, 80))
+    assert len(line) <= 80 and line.endswith(device), line
+    assert "view" not in line and "input test:0" in line
+    name = line.split("variant ")[1].split("  input")[0]
+    assert "…" in name and name.startswith("onnx-int8@") and name.endswith("dense")
+    mid = plain(context_line(long, "test:0", "activations", device, 120))
+    assert "view" not in mid and long in mid  # dropping the view was enough at 120
+    assert middle_ellipsis("abcdefghij", 5) == "ab…ij"
+    assert middle_ellipsis("abc", 5) == "abc"
+
+
+@sync
+async def test_header_at_80_columns_shows_the_device(ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        first = screen_text(app).splitlines()[0].rstrip()
+        assert first.endswith(app.device_text), first
+        await wait_idle(pilot)
