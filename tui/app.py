@@ -89,6 +89,9 @@ class R8App(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "r8-tui"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    """Screen classes by terminal height: app.tcss gives a short (24-row) screen's room to
+    the tables."""
     # only r8's own commands: Textual's system commands would list Quit a second time and
     # offer Maximize, which hides the header and maximizes nothing in this layout
     COMMANDS = {R8Commands}

@@ -13,7 +13,9 @@ from engine.workspace import Workspace
 from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import context_line, middle_ellipsis
 from tui.screens.accuracy import AccuracyPane
+from tui.screens.input import PREDICTION_HEADER, InputPane
 from tui.screens.layers import LayersPane
+from tui.screens.model import ModelPane
 from tui.screens.variant_picker import VariantPicker
 
 
@@ -134,3 +136,70 @@ async def test_header_at_80_columns_shows_the_device(ws: Workspace) -> None:
         first = screen_text(app).splitlines()[0].rstrip()
         assert first.endswith(app.device_text), first
         await wait_idle(pilot)
+
+
+@sync
+async def test_input_predictions_fit_80_columns_and_loading_empties_the_old_input(
+        ws: Workspace) -> None:
+    """80x24: the predictions table fits its pane (no sideways scroll), tie and top-3 on z;
+    a new input empties the image and both tables until its predictions come."""
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(InputPane)
+        await wait_until(pilot, lambda: pane.logits is not None)
+        await pilot.pause()
+        await pilot.pause()
+        table = pane.table
+        assert table.header == ["variant", "prediction", "p", "correct"]
+        assert [r[0] for r in table.values] == ["keras", "onnx"]
+        assert table.max_scroll_x == 0, table.virtual_size
+        assert "z: tie, top-3" in screen_text(app)
+        table.focus()
+        await pilot.press("z")  # full screen: every column
+        await pilot.pause()
+        assert table.header == list(PREDICTION_HEADER)
+        await pilot.press("z")
+        await pilot.pause()
+        assert table.header == ["variant", "prediction", "p", "correct"]
+        await wait_idle(pilot)
+
+        app.apply_input("test:7", switch=False)  # refreshes the pane at once
+        assert table.values == [] and pane.logits_table.values == []
+        assert "loading" in str(table.border_title)
+        assert str(pane.image.render()) == "no image"
+        await wait_until(pilot, lambda: pane.shown is not None and pane.shown.input == "test:7"
+                         and table.values)
+        assert len(table.values) == 2
+        await wait_idle(pilot)
+
+    app = make_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(InputPane)
+        await wait_until(pilot, lambda: pane.logits is not None)
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.table.header == list(PREDICTION_HEADER)
+        assert pane.table.max_scroll_x == 0, pane.table.virtual_size
+        await wait_idle(pilot)
+
+
+@sync
+async def test_model_side_pane_at_80x24_shows_the_histogram_and_six_statistics(
+        ws: Workspace) -> None:
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(ModelPane)
+        await wait_until(pilot, lambda: pane.stats.row_count > 0)
+        await wait_idle(pilot)
+        await pilot.pause()
+        assert pane.layer_tree.outer_size.width <= 40
+        assert pane.hist.outer_size.height >= 6
+        # border (2) and header (1) aside, every other line is a statistic
+        assert pane.stats.outer_size.height - 3 >= 6, pane.stats.outer_size
+        assert pane.stats.row_count >= 6
+        lines = screen_text(app).splitlines()
+        shown = [r for r in ("count", "min", "max", "mean", "std")
+                 if any(f"│ {r} " in line for line in lines)]
+        assert shown == ["count", "min", "max", "mean", "std"], shown
