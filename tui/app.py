@@ -208,12 +208,18 @@ class R8App(App[None]):
     def job_bar(self) -> JobBar:
         return self.query_one(JobBar)
 
-    def show_context(self) -> None:
-        self.query_one("#context", Static).update(context_line(
-            self.variant, self.input_text, self.view, self.device_text, self.size.width))
+    def show_context(self, width: int | None = None) -> None:
+        # the main screen's header line, also while a modal is on top (a resize then)
+        self.screen_stack[0].query_one("#context", Static).update(context_line(
+            self.variant, self.input_text, self.view, self.device_text,
+            width or self.size.width))
 
     def on_resize(self, event: events.Resize) -> None:
-        self.show_context()
+        if self.screen_stack and self.screen_stack[0].is_mounted:
+            try:
+                self.show_context(event.size.width)  # self.size follows a moment later
+            except NoMatches:
+                pass  # not composed yet: on_mount draws it
 
     def state_changed(self) -> None:
         self.show_context()

@@ -90,19 +90,19 @@ async def test_flipped_browser_with_a_float_variant_current_browses_the_first_in
         assert want > 0, "int8 flips some of 500 images"
         title = str(pane.flipped_table.border_title)
         assert title.startswith(f"onnx-int8 vs keras: {want} of {want} flipped"), title
-        assert "keras is float" in title
+        assert "(keras float: first int8)" in title
         assert len(pane.flipped_table.values) == want
         assert "onnx-int8 vs keras" in screen_text(app)
         pane.variants_table.focus()
         await pilot.press("down")  # onnx: float too, still the first int8
         await pilot.pause()
         assert str(pane.flipped_table.border_title).startswith("onnx-int8 vs keras")
-        assert "onnx is float" in str(pane.flipped_table.border_title)
+        assert "(onnx float: first int8)" in str(pane.flipped_table.border_title)
         await pilot.press("down")  # onnx-int8 itself
         await pilot.pause()
         assert pane.variants_table.selected_row()[0] == "onnx-int8"
         title = str(pane.flipped_table.border_title)
-        assert title.startswith("onnx-int8 vs keras") and "is float" not in title
+        assert title.startswith("onnx-int8 vs keras") and "float: first int8" not in title
         await wait_idle(pilot)
 
 
@@ -130,11 +130,25 @@ def test_header_keeps_the_device_at_80_columns_with_a_long_variant() -> None:
 
 @sync
 async def test_header_at_80_columns_shows_the_device(ws: Workspace) -> None:
+    """At 80 columns, and after a resize from 120 to 80 under the variant picker."""
     app = make_app(ws)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         first = screen_text(app).splitlines()[0].rstrip()
         assert first.endswith(app.device_text), first
+        await wait_idle(pilot)
+    app = make_app(ws)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker))
+        await pilot.resize_terminal(50, 24)  # the full line is 55 columns
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, VariantPicker))
+        await pilot.pause()
+        first = screen_text(app).splitlines()[0].rstrip()
+        assert first.endswith(app.device_text) and "view" not in first, first
         await wait_idle(pilot)
 
 

@@ -263,9 +263,10 @@ class AccuracyPane(Pane):
         total = sum(len(r.float_right_variant_wrong) + len(r.float_wrong_variant_right)
                     for r in rep.rows if r.variant == variant)
         table = self.flipped_table
-        why = (f" · {self.variant} is float: first int8" if variant != self.variant else "")
+        why = (f" ({self.variant} float: first int8)" if variant != self.variant
+               else " (Enter opens)")  # the note fits 80 columns; Enter is in the help
         table.border_title = (f"{variant} vs {rep.baseline}: {len(flips)} of {total} flipped"
-                              f"{why} (Enter opens)")
+                              f"{why}")
         self.query_one("#accuracy-filter", Static).update(
             f"[b]{self.filter.describe()}[/]  [dim]f lost/gained · c class · b not in · "
             "d panel · z zoom[/]")
