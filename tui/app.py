@@ -13,7 +13,8 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from rich.markup import escape
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -88,6 +89,9 @@ class R8App(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "r8-tui"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    """Screen classes by terminal height: app.tcss gives a short (24-row) screen's room to
+    the tables."""
     # only r8's own commands: Textual's system commands would list Quit a second time and
     # offer Maximize, which hides the header and maximizes nothing in this layout
     COMMANDS = {R8Commands}
@@ -204,10 +208,18 @@ class R8App(App[None]):
     def job_bar(self) -> JobBar:
         return self.query_one(JobBar)
 
-    def show_context(self) -> None:
-        self.query_one("#context", Static).update(
-            f" [b]ResNet8[/]  variant [b]{self.variant}[/]  input [b]{self.input_text}[/]  "
-            f"view [b]{self.view}[/]  [dim]{self.device_text}[/]")
+    def show_context(self, width: int | None = None) -> None:
+        # the main screen's header line, also while a modal is on top (a resize then)
+        self.screen_stack[0].query_one("#context", Static).update(context_line(
+            self.variant, self.input_text, self.view, self.device_text,
+            width or self.size.width))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.screen_stack and self.screen_stack[0].is_mounted:
+            try:
+                self.show_context(event.size.width)  # self.size follows a moment later
+            except NoMatches:
+                pass  # not composed yet: on_mount draws it
 
     def state_changed(self) -> None:
         self.show_context()
@@ -588,7 +600,7 @@ class R8App(App[None]):
 
     def action_pick_variant(self) -> None:
         """A modal list of the session's variants, the current one highlighted."""
-        from tui.screens.variant_picker import VariantPicker
+        from tui.screens.variant_picker import VariantPicker, variant_note
 
         def picked(name: str | None) -> None:
             if name and name != self.variant and name in self.session.variants:
@@ -693,12 +705,37 @@ def device_text(device: str, tf32: bool, checked: bool = False) -> str:
     return f"{'cuda' if checked else 'cuda?'} · TF32 {'on' if tf32 else 'off'}"
 
 
-def variant_note(name: str) -> str:
-    """float, int8, reference or repaired (an int8 variant registered at run time)."""
-    from engine import variants as V
+def middle_ellipsis(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, its middle replaced by … when it does not fit (both ends of
+    a variant name say the most: ``onnx-int8@float=…,dense``)."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 1, 2)
+    head = (keep + 1) // 2
+    return text[:head] + "…" + text[len(text) - (keep - head):]
 
-    if name not in V.names():
-        return "int8, repaired" if name.endswith(V.RECOMMENDED) else ""
-    v = V.get(name)
-    kind = {"quantized": "int8"}.get(v.kind, v.kind)
-    return f"{kind}, repaired" if name not in V.ALL_VARIANTS else kind
+
+def context_line(variant: str, input_text: str, view: str, device: str, width: int) -> str:
+    """The header line in ``width`` columns: the device indicator always shows; the view goes
+    first when it does not fit, then the variant and the input lose their middles (…)."""
+    def line(v: str, i: str, with_view: bool) -> tuple[str, int]:
+        view_part = f"view [b]{escape(view)}[/]  " if with_view else ""
+        markup = (f" [b]ResNet8[/]  variant [b]{escape(v)}[/]  input [b]{escape(i)}[/]  "
+                  f"{view_part}[dim]{escape(device)}[/]")
+        plain = (f" ResNet8  variant {v}  input {i}  "
+                 f"{f'view {view}  ' if with_view else ''}{device}")
+        return markup, len(plain)
+
+    markup, n = line(variant, input_text, True)
+    if n <= width:
+        return markup
+    markup, n = line(variant, input_text, False)
+    if n <= width:
+        return markup
+    over = n - width
+    v = middle_ellipsis(variant, max(len(variant) - over, 9))
+    markup, n = line(v, input_text, False)
+    if n > width:
+        i = middle_ellipsis(input_text, max(len(input_text) - (n - width), 9))
+        markup, n = line(v, i, False)
+    return markup

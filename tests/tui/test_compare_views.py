@@ -14,7 +14,7 @@ from engine.workspace import Workspace
 from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
 from tui.screens.every_variant import STAT_ROWS, EveryVariantPane
 from tui.screens.layers import COMPARE_HEADER, LayersPane
-from tui.screens.variant_choice import VariantChoiceScreen
+from tui.screens.variant_picker import VariantPicker
 
 INT8_VARIANTS = ("keras", "onnx", "onnx-int8")
 """One int8 variant (ONNX Runtime: quantized once per cache, seconds) besides two floats."""
@@ -40,16 +40,16 @@ async def layers_ready(pilot: Pilot) -> LayersPane:
 async def pick(pilot: Pilot, key: str, name: str) -> None:
     """Open the A or B picker and choose ``name`` with the arrow keys and Enter."""
     await pilot.press(key)
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, VariantChoiceScreen))
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, VariantPicker))
     screen = pilot.app.screen
-    assert isinstance(screen, VariantChoiceScreen)
+    assert isinstance(screen, VariantPicker)
     options = screen.variants
     here = options.index(screen.current)
     target = options.index(name)
     for _ in range(abs(target - here)):
         await pilot.press("down" if target > here else "up")
     await pilot.press("enter")
-    await wait_until(pilot, lambda: not isinstance(pilot.app.screen, VariantChoiceScreen))
+    await wait_until(pilot, lambda: not isinstance(pilot.app.screen, VariantPicker))
 
 
 @pytest.mark.slow
@@ -90,12 +90,12 @@ async def test_pick_a_and_b_shows_the_engines_comparison(ws: Workspace) -> None:
         assert all(r[col["isol. dB"]] is None for r in pane.compare_table.values)
         assert "isolated error: - (A and B are float: it needs an int8 side)" in screen_text(app)
 
-        # Escape in the picker keeps the pair; s swaps it
+        # Escape in the picker keeps the pair; u swaps it
         await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, VariantChoiceScreen))
+        await wait_until(pilot, lambda: isinstance(app.screen, VariantPicker))
         await pilot.press("escape")
         assert pane.pair() == ("onnx", "keras")
-        await pilot.press("s")
+        await pilot.press("u")
         assert pane.pair() == ("keras", "onnx")
 
 

@@ -92,7 +92,10 @@ class AccuracyPane(Pane):
         self.probs: dict[str, np.ndarray] = {}
         self.rows: dict[int, int] = {}
         self.variant: str | None = None
-        """The variant whose panels are shown (the variants table's cursor)."""
+        """The variant whose per-class and confusion panels are shown (the table's cursor)."""
+        self.browsed: str | None = None
+        """The variant whose flips the browser shows: ``variant`` when it is int8, else the
+        session's first int8 variant (a float variant barely flips against the baseline)."""
         self.panel = PANELS[0]
         """The panel a narrow screen shows."""
         self.filter = FlipFilter()
@@ -238,21 +241,32 @@ class AccuracyPane(Pane):
             ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
         repaint_measured(self.per_class_table)
         repaint_measured(self.confusion_table)
-        if self.filter.not_in == row.variant:
+        self.browsed = self.browsed_variant(row.variant)
+        if self.filter.not_in == self.browsed:
             self.filter = FlipFilter(self.filter.change, self.filter.label)
         self.show_flips()
 
+    def browsed_variant(self, variant: str) -> str:
+        """``variant`` if it is int8, else the first int8 variant of the report (else itself)."""
+        session = self.r8.session
+        if self.report is None or session.is_quantized(variant):
+            return variant
+        return next((r.variant for r in self.report.rows if session.is_quantized(r.variant)),
+                    variant)
+
     def show_flips(self) -> None:
         """The flipped-image browser of the selected variant, filtered."""
-        if self.report is None or self.variant is None:
+        if self.report is None or self.variant is None or self.browsed is None:
             return
-        rep, variant = self.report, self.variant
+        rep, variant = self.report, self.browsed
         flips = flipped_indices(rep, variant, self.labels, self.filter)
         total = sum(len(r.float_right_variant_wrong) + len(r.float_wrong_variant_right)
                     for r in rep.rows if r.variant == variant)
         table = self.flipped_table
-        table.border_title = (f"{variant} vs {rep.baseline}: {len(flips)} of {total} flipped "
-                              "(Enter opens)")
+        why = (f" ({self.variant} float: first int8)" if variant != self.variant
+               else " (Enter opens)")  # the note fits 80 columns; Enter is in the help
+        table.border_title = (f"{variant} vs {rep.baseline}: {len(flips)} of {total} flipped"
+                              f"{why}")
         self.query_one("#accuracy-filter", Static).update(
             f"[b]{self.filter.describe()}[/]  [dim]f lost/gained · c class · b not in · "
             "d panel · z zoom[/]")
@@ -264,15 +278,15 @@ class AccuracyPane(Pane):
         repaint_measured(table)
 
     def action_filter(self, what: str) -> None:
-        if self.report is None or self.variant is None:
+        if self.report is None or self.browsed is None:
             return
         others = [r.variant for r in self.report.rows
-                  if r.variant not in (self.report.baseline, self.variant)]
+                  if r.variant not in (self.report.baseline, self.browsed)]
         self.filter = next_filter(self.filter, what, others)
         self.show_flips()
 
     @on(DataTable.RowSelected, "#accuracy-flipped")
     def _open_flipped(self, event: DataTable.RowSelected) -> None:
         table = self.flipped_table
-        if table.selected_row() is not None and self.variant is not None:
-            self.app.push_screen(FlipScreen(self.variant, table.values, table.cursor_row))
+        if table.selected_row() is not None and self.browsed is not None:
+            self.app.push_screen(FlipScreen(self.browsed, table.values, table.cursor_row))

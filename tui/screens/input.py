@@ -20,6 +20,10 @@ from tui.widgets.image_view import ImageView
 from tui.widgets.table import R8Table
 from tui.widgets.zoomable import Zoomable
 
+PREDICTION_HEADER = ("variant", "prediction", "p", "correct", "tie", "top-3")
+WIDE_AT = 100
+"""From this many columns the predictions table shows tie and top-3 (else on z)."""
+
 
 def class_name(i: int) -> str:
     return CLASS_NAMES[i] if 0 <= i < len(CLASS_NAMES) else "random"
@@ -115,6 +119,23 @@ class InputPane(Pane):
     def logits_table(self) -> R8Table:
         return self.query_one("#input-logits", R8Table)
 
+    def on_mount(self) -> None:
+        self.watch(self.screen, "maximized", lambda _: self.reshow(), init=False)
+
+    def on_resize(self) -> None:
+        if self.shown is not None and self.narrow != (len(self.table.header) < len(PREDICTION_HEADER)):
+            self.show(self.shown)
+
+    def reshow(self) -> None:
+        """Show the shown input again (zoomed or narrowed: other columns)."""
+        if self.shown is not None:
+            self.show(self.shown)
+
+    @property
+    def narrow(self) -> bool:
+        """Below WIDE_AT columns, unzoomed: the predictions table leaves out tie and top-3."""
+        return self.app.size.width < WIDE_AT and self.screen.maximized is None
+
     def refresh_data(self) -> None:
         text = self.r8.input_text
         if self.shown is not None and self.shown.input == text:
@@ -123,6 +144,10 @@ class InputPane(Pane):
             return
         session = self.r8.session
         self.label.update(f"{text}\nloading…")
+        # nothing of the previous input stays under "loading…"
+        self.image.show(None)
+        self.table.show_loading(f"predictions of {text}: loading…")
+        self.logits_table.show_loading("logits: loading…")
         self.start("predictions", text,
                    lambda p, c: PredictionsLoaded(session.predictions(text, p, c)),
                    f"predicting {text} with {len(session.variants)} variants")
@@ -161,10 +186,17 @@ class InputPane(Pane):
         where = f"official test index {index}" if index >= 0 else "seeded random pixels"
         more = f" · {row + 1} of {n}" if n > 1 else ""
         self.label.update(f"[b]{preds.input}[/]{more}\n{where}\nlabel [b]{class_name(label)}[/]")
-        self.table.load(["variant", "prediction", "p", "correct", "tie", "top-3"],
-                        prediction_rows(preds, row, self.logits),
-                        [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None,
-                         None])
+        rows = prediction_rows(preds, row, self.logits)
+        fmts = [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None, None]
+        self.table.border_title = "predictions"
+        if self.narrow:
+            ties = [r[0] for r in rows if r[4]]
+            self.table.border_subtitle = (f"tie in {', '.join(ties)}: z shows" if ties
+                                          else "z: tie, top-3")
+            self.table.load(PREDICTION_HEADER[:4], [r[:4] for r in rows], fmts[:4])
+        else:
+            self.table.border_subtitle = None
+            self.table.load(list(PREDICTION_HEADER), rows, fmts)
         repaint_measured(self.table)
         if self.logits is None:
             self.logits_table.border_title = "logits: loading…"

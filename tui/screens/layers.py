@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from tui.messages import ActivationsLoaded, ComparisonLoaded, LayerMapLoaded
 from tui.screens.base import Pane
-from tui.screens.variant_choice import VariantChoiceScreen
+from tui.screens.variant_picker import VariantPicker, variant_note
 from tui.session import ActivationsByLayer
 from tui.widgets.depth_chart import DepthChart
 from tui.widgets.layer_tree import shape_text
@@ -57,7 +57,7 @@ class LayersPane(Pane):
     BINDINGS = [
         Binding("a", "pick('a')", "Pick A"),
         Binding("b", "pick('b')", "Pick B"),
-        Binding("s", "swap", "Swap A/B"),
+        Binding("u", "swap", "Swap A/B"),  # s is every table's sort
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -112,8 +112,8 @@ class LayersPane(Pane):
                 self.choose(name if side == "a" else a, name if side == "b" else b)
 
         label = "reference A" if side == "a" else "compared B"
-        self.r8.push_screen(VariantChoiceScreen(f"Layers: choose the {label}", names, current),
-                            chosen)
+        notes = {v: variant_note(v) for v in names}
+        self.r8.push_screen(VariantPicker(names, current, notes, f"Layers: {label}"), chosen)
 
     def action_swap(self) -> None:
         a, b = self.pair()
@@ -175,7 +175,7 @@ class LayersPane(Pane):
         self._shown["compare"] = rep
         if rep is None:
             self.title.update(f"[b]A[/] {a} vs [b]B[/] {b} on {text}: comparing…  "
-                              "(a/b pick A/B, s swaps)")
+                              "(a/b pick A/B, u swaps)")
             self.compare_table.border_title = None
             self.compare_table.load(list(COMPARE_HEADER), [])
             self.chart.border_title = f"SQNR by depth, {b} vs {a}"
@@ -189,7 +189,7 @@ class LayersPane(Pane):
         self.title.update(
             f"[b]A[/] {a} vs [b]B[/] {b} · {rep.input} ({images_text(rep.n)}) · "
             f"first < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
-            "[dim]a/b pick, s swap, Enter: on Model[/]")
+            "[dim]a/b pick, u swap, Enter: on Model[/]")
         self.compare_table.border_title = f"{b} against {a}"
         self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep))
         series = {"accumulated": [c.diff.sqnr_db for c in rep.layers]}

@@ -1,11 +1,13 @@
-"""The variant picker: a modal list of the session's variants, the current one highlighted;
-``v`` (again), ``j`` or down moves on (round the end), Enter picks, Escape keeps the current
-one. So ``v v Enter`` is the next variant."""
+"""The variant picker: a modal list of variants, the current one highlighted; ``v`` (again),
+``j`` or down moves on (round the end), Enter picks, Escape keeps the current one. So
+``v v Enter`` is the next variant. The one picker of the app: ``v`` (the app's variant) and
+the Layers screen's ``a``/``b`` (reference A, compared B) open it with their own title."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -30,9 +32,11 @@ class VariantPicker(ModalScreen[str | None]):
     """
 
     def __init__(self, variants: Sequence[str], current: str,
-                 notes: dict[str, str] | None = None) -> None:
-        """``notes``: a short word per variant (float, int8, repaired) shown beside it."""
+                 notes: dict[str, str] | None = None, title: str = "Variant") -> None:
+        """``notes``: a short word per variant (float, int8, repaired) shown beside it;
+        ``title``: what is being picked (the box's first line)."""
         super().__init__()
+        self.title_text = title
         self.variants = list(variants)
         self.current = current
         self.notes = notes or {}
@@ -42,7 +46,7 @@ class VariantPicker(ModalScreen[str | None]):
         options = [Option(f"{'●' if v == self.current else ' '} {v:<{width}}  "
                           f"[dim]{self.notes.get(v, '')}[/]", id=v) for v in self.variants]
         with Vertical(id="picker-box"):
-            yield Label("[b]Variant[/]", id="picker-title")
+            yield Label(f"[b]{escape(self.title_text)}[/]", id="picker-title")
             yield OptionList(*options, id="picker-list")
             yield Label("v/j/k move · Enter picks · Esc keeps", id="picker-hint")
 
@@ -64,3 +68,14 @@ class VariantPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def variant_note(name: str) -> str:
+    """float, int8, reference or repaired (an int8 variant registered at run time)."""
+    from engine import variants as V
+
+    if name not in V.names():
+        return "int8, repaired" if name.endswith(V.RECOMMENDED) else ""
+    v = V.get(name)
+    kind = {"quantized": "int8"}.get(v.kind, v.kind)
+    return f"{kind}, repaired" if name not in V.ALL_VARIANTS else kind
