@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
+from engine import format as fmt
 from tui.messages import ActivationsLoaded, ComparisonLoaded, LayerMapLoaded
 from tui.screens.base import Pane
 from tui.screens.variant_picker import VariantPicker, variant_note
@@ -27,6 +28,8 @@ COMPARE_HEADER = ("layer", "acc. dB", "isol. dB", "acc. cosine", "acc. max |diff
 """Columns of the comparison, the two SQNRs first (side by side at 80 columns): accumulated
 error (B against A at each layer, SQNR in dB) and the isolated error the int8 side's layer adds
 by itself (engine.isolated; empty on a float pair)."""
+COMPARE_FORMATS = [None, fmt.db, fmt.db, None, None, fmt.db, fmt.db, None, None]
+"""The dB columns with two decimals (engine.format.db), so they line up."""
 
 
 def activation_rows(acts: ActivationsByLayer) -> list[list[Any]]:
@@ -191,7 +194,7 @@ class LayersPane(Pane):
             f"first < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
             "[dim]a/b pick, u swap, Enter: on Model[/]")
         self.compare_table.border_title = f"{b} against {a}"
-        self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep))
+        self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep), COMPARE_FORMATS)
         series = {"accumulated": [c.diff.sqnr_db for c in rep.layers]}
         if rep.isolated_variant:
             series["isolated"] = [c.isolated.diff.sqnr_db if c.isolated else float("nan")
