@@ -628,14 +628,10 @@ class Session:
             self.ws, variant, self.opts, cancel=cancel), cancel)
     # -- any two variants, the same layer in every variant (issue 13) -----------------------
 
-    def is_int8(self, variant: str) -> bool:
-        """Whether ``variant`` is an int8 variant (built-in or registered at run time)."""
-        return variant in V.names(kind="quantized")
-
     def error_mode(self, a: str, b: str) -> str:
         """The comparison's errors: accumulated and isolated when one side is int8 (the
         isolated error exists only there), else accumulated only."""
-        return "both" if self.is_int8(a) or self.is_int8(b) else "accumulated"
+        return "both" if self.is_quantized(a) or self.is_quantized(b) else "accumulated"
 
     def compare_errors(self, a: str, b: str, text: str, on_progress: ProgressFn | None = None,
                        cancel: threading.Event | None = None) -> ComparisonReport:

@@ -64,7 +64,7 @@ def load_variant(session: Session, variant: str, text: str, p: ProgressFn,
     session.activations(variant, text, p, c)
     if variant != session.baseline:
         session.compare(session.baseline, variant, text, p, c)
-    if session.is_int8(variant):
+    if session.is_quantized(variant):
         session.qparams(variant, text, p, c)
     return VariantLoaded(variant, text)
 
@@ -221,7 +221,7 @@ class EveryVariantPane(Pane):
         return session.known_activations(variant, text) is not None \
             and (variant == session.baseline
                  or session.known_comparison(session.baseline, variant, text) is not None) \
-            and (not session.is_int8(variant) or session.known_qparams(variant, text) is not None)
+            and (not session.is_quantized(variant) or session.known_qparams(variant, text) is not None)
 
     def on_layer_map_loaded(self, event: LayerMapLoaded) -> None:
         self.show_layers()
