@@ -14,6 +14,7 @@ from itertools import groupby
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey, FooterLabel, KeyGroup
 
@@ -22,7 +23,25 @@ FIRST_APP_ACTIONS = ("help", "quit")
 
 
 class R8Footer(Footer):
-    """Footer with the screen's keys, then Help and Quit, then the app's other keys."""
+    """Footer with the screen's keys, then Help and Quit, then the app's other keys.
+
+    It is rebuilt only when what it shows changes: Textual recomposes a footer on every
+    bindings update (each focus change, each refresh_bindings), and at start-up those
+    rebuilds of ~15 keys each were most of the first paint's time."""
+
+    _shown: tuple[tuple[object, ...], ...] | None = None
+    """What the last compose showed (key, action, description, enabled, tooltip)."""
+
+    def signature(self) -> tuple[tuple[object, ...], ...]:
+        return tuple((b.key, b.action, b.description, enabled, tooltip)
+                     for b, enabled, tooltip in self.ordered_bindings())
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and self.signature() != self._shown:
+            self.call_after_refresh(self.recompose)
 
     def ordered_bindings(self) -> list[tuple[Binding, bool, str]]:
         app = self.app
@@ -42,6 +61,7 @@ class R8Footer(Footer):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        self._shown = self.signature()
         by_action: defaultdict[str, list[tuple[Binding, bool, str]]] = defaultdict(list)
         for binding, enabled, tooltip in self.ordered_bindings():
             by_action[binding.action].append((binding, enabled, tooltip))
