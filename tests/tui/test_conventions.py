@@ -15,7 +15,6 @@ from textual.widgets import Tree
 import engine
 from engine import layers, weights
 from engine.export import CSV_DIGITS, export_cell, write_csv
-from engine.format import number
 from engine.inputs import INPUT_HELP
 from engine.types import CLASS_NAMES
 from engine.workspace import Workspace
@@ -32,7 +31,7 @@ from tui.commands import R8Commands
 from tui.screens.help import HelpScreen
 from tui.screens.prompt import PromptScreen
 from tui.widgets.job_bar import progress_text
-from tui.widgets.table import R8Table
+from tui.widgets.table import R8Table, cell_text
 
 
 def footer_line(app: R8App) -> str:
@@ -43,8 +42,8 @@ def assert_no_cut_numbers(table: R8Table, text: str) -> None:
     """Every shown number appears whole on screen, in a column at least as wide as it."""
     for c, column in enumerate(table.ordered_columns):
         for row in table.values:
-            shown = number(row[c]) if isinstance(row[c], (int, float)) else None
-            if shown is not None and table._formats[c] is None:
+            if isinstance(row[c], (int, float)):
+                shown = cell_text(row[c], table._formats[c]).plain
                 assert column.width >= len(shown), (table.header[c], shown, column.width)
     # the columns in view (a narrow table scrolls sideways) show every number whole
     edge, in_view = 0, 0
@@ -53,9 +52,9 @@ def assert_no_cut_numbers(table: R8Table, text: str) -> None:
         in_view += edge <= table.scrollable_content_region.width
     assert in_view >= 3
     for row in table.values[:5]:
-        for v in row[:in_view]:
+        for v, f in zip(row[:in_view], table._formats, strict=False):
             if isinstance(v, float) and math.isfinite(v):
-                assert number(v) in text, number(v)
+                assert cell_text(v, f).plain in text, cell_text(v, f).plain
 
 
 # -- §1 tables ------------------------------------------------------------------------------
