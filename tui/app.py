@@ -351,11 +351,6 @@ class R8App(App[None]):
         self.tabs.active = screen
         self.call_after_refresh(self.active_pane.focus_default)
 
-    def action_cycle_variant(self) -> None:
-        names = self.session.variants
-        self.variant = names[(names.index(self.variant) + 1) % len(names)]
-        self.state_changed()
-
     def action_cycle_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
         self.state_changed()

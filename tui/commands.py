@@ -11,7 +11,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("screen: input", "show the input image and every variant's prediction", "show('input')"),
     ("screen: layers", "activation statistics and the variant comparison", "show('layers')"),
     ("screen: accuracy", "every variant's accuracy, confusion and flips", "show('accuracy')"),
-    ("variant: next", "cycle the variant shown", "cycle_variant"),
+    ("variant: next", "the variant after the current one", "step_variant(1)"),
     ("variant: pick…", "a list of every variant, the current one marked (v)", "pick_variant"),
     ("variant: previous", "the variant before the current one (V)", "step_variant(-1)"),
     ("repair: quantize with settings…", "float layers, bias correction, calibration: a new "
