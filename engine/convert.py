@@ -34,8 +34,20 @@ ACTIVATIONS = frozenset({"linear", "relu", "softmax"})
 CONVERT_LIBRARIES = ("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy")
 
 
+H5_CHECKS_VERSION = 1
+"""Bumped when check_h5_config or check_h5_weights change: their verdicts kept in the cache
+(Workspace.model_sha) are then made again."""
+
+
 def check_h5_file(path: Path) -> None:
     """Checks before TensorFlow loads the file: it exists, is HDF5, and its config is ResNet8's."""
+    check_h5_header(path)
+    check_h5_config(path)
+    check_h5_weights(path)
+
+
+def check_h5_header(path: Path) -> None:
+    """The file exists, can be read and starts with the HDF5 signature."""
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; pass --model or set R8_MODEL")
     try:
@@ -48,8 +60,6 @@ def check_h5_file(path: Path) -> None:
             f"{path} is not an HDF5 Keras model (bad signature); pass the MLPerf Tiny "
             "pretrainedResnet.h5 with --model"
         )
-    check_h5_config(path)
-    check_h5_weights(path)
 
 
 def check_h5_weights(path: Path) -> None:

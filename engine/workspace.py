@@ -22,6 +22,8 @@ from engine.types import Dataset, ProgressFn
 
 DEFAULT_CACHE_DIR = "cache"
 FILE_SHA_STAGE = "file-sha256"
+H5_CHECK_STAGE = "model-check"
+"""The verdict of convert.check_h5_file's content checks, by the model file's hash."""
 T = TypeVar("T")
 
 
@@ -92,8 +94,23 @@ class Workspace:
 
     @cached_property
     def model_sha(self) -> str:
-        convert.check_h5_file(self.model_path)
-        return self.file_sha(self.model_path)
+        """SHA-256 of the model file, once convert.check_h5_file has accepted it. The verdict
+        on its config and weights is kept in the cache by that hash, so a warm start does not
+        read the whole file again (the paths that load it into TensorFlow check it in full
+        every time)."""
+        path = self.model_path
+        convert.check_h5_header(path)
+        sha = self.file_sha(path)
+
+        def check() -> str:
+            convert.check_h5_config(path)
+            convert.check_h5_weights(path)
+            return "accepted"
+
+        self.cache.json_result(H5_CHECK_STAGE, make_key(H5_CHECK_STAGE, {
+            "model_sha256": sha, "checks": convert.H5_CHECKS_VERSION}, ("h5py",)),
+            check, str, str, {"path": str(path)})
+        return sha
 
     @cached_property
     def data_dir(self) -> Path:

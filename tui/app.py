@@ -38,12 +38,8 @@ from tui.messages import (
     StageProgress,
     VariantAdded,
 )
-from tui.screens.accuracy import AccuracyPane
 from tui.screens.base import Pane
-from tui.screens.every_variant import EveryVariantPane
 from tui.screens.help import HelpScreen
-from tui.screens.input import InputPane
-from tui.screens.layers import LayersPane
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
 from tui.session import DEFAULT_INPUT, Session
@@ -53,6 +49,14 @@ from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
 SCREENS = ("model", "input", "layers", "accuracy", "variants")
+TAB_TITLES = {"model": "1 Model", "input": "2 Input", "layers": "3 Layers",
+              "accuracy": "4 Accuracy", "variants": "5 Every variant"}
+LATER_PANES = {"input": ("tui.screens.input", "InputPane"),
+               "layers": ("tui.screens.layers", "LayersPane"),
+               "accuracy": ("tui.screens.accuracy", "AccuracyPane"),
+               "variants": ("tui.screens.every_variant", "EveryVariantPane")}
+"""The screens built (and their modules imported) the first time they are shown: at start
+only the Model screen is, which is most of the first paint's time saved (issue 14)."""
 VIEWS = ("weights", "biases", "activations")
 DISPLAY_COLUMNS = frozenset({"bar"})
 """Columns drawn for the eye (block-character bars): never exported."""
@@ -151,6 +155,8 @@ class R8App(App[None]):
         """The active find (empty: none); n/N step through its matches."""
         self.find_matches: list[str] = []
         """Keras names of the layers the find matches, in model order."""
+        self._building: dict[str, Any] = {}
+        """Screen -> the mount of its pane (LATER_PANES), started the first time it is shown."""
         session.open_in_background()  # while Textual starts (issue 14: first paint)
         self.device_text = device_text(session.opts.device, session.opts.tf32)
         """The header's device indicator (``cpu``, ``cuda · TF32 off``); a device other than
@@ -172,16 +178,10 @@ class R8App(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="context")
         with TabbedContent(initial="model", id="tabs"):
-            with TabPane("1 Model", id="model"):
+            with TabPane(TAB_TITLES["model"], id="model"):
                 yield ModelPane(id="model-pane")
-            with TabPane("2 Input", id="input"):
-                yield InputPane(id="input-pane")
-            with TabPane("3 Layers", id="layers"):
-                yield LayersPane(id="layers-pane")
-            with TabPane("4 Accuracy", id="accuracy"):
-                yield AccuracyPane(id="accuracy-pane")
-            with TabPane("5 Every variant", id="variants"):
-                yield EveryVariantPane(id="variants-pane")
+            for name in LATER_PANES:
+                yield TabPane(TAB_TITLES[name], id=name)  # built when first shown
         yield FindBar()
         yield JobBar()
         yield R8Footer(show_command_palette=False)  # Ctrl+P is in help
@@ -199,6 +199,27 @@ class R8App(App[None]):
     @property
     def active_pane(self) -> Pane:
         return self.query_one(f"#{self.tabs.active}-pane", Pane)
+
+    def built_pane(self, screen: str) -> Pane | None:
+        """The pane of ``screen`` once built and mounted, else None."""
+        try:
+            pane = self.query_one(f"#{screen}-pane", Pane)
+        except NoMatches:
+            return None
+        return pane if pane.is_mounted or screen not in LATER_PANES else None
+
+    async def build_pane(self, screen: str) -> Pane:
+        """The pane of ``screen``, built the first time: its module imported, the pane
+        mounted in its tab (callers wait for the one mount in progress)."""
+        pending = self._building.get(screen)
+        if pending is None:
+            import importlib
+
+            module, name = LATER_PANES[screen]
+            pane = getattr(importlib.import_module(module), name)(id=f"{screen}-pane")
+            pending = self._building[screen] = self.query_one(f"TabPane#{screen}").mount(pane)
+        await pending
+        return self.query_one(f"#{screen}-pane", Pane)
 
     @property
     def model_pane(self) -> ModelPane:
@@ -226,8 +247,10 @@ class R8App(App[None]):
         self.active_pane.refresh_data()
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.active_pane.refresh_data()
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        screen = self.tabs.active
+        pane = self.built_pane(screen) or await self.build_pane(screen)  # a click on its tab
+        pane.refresh_data()
         self.apply_find()
         self.refresh_bindings()
 
@@ -347,9 +370,17 @@ class R8App(App[None]):
         TabbedContent back to that tab)."""
         if screen not in SCREENS or self.tabs.active == screen:
             return
+        pane = self.built_pane(screen)
+        if pane is None:
+            self.call_later(self._build_and_show, screen)
+            return
         self.screen.set_focus(None)
         self.tabs.active = screen
-        self.call_after_refresh(self.active_pane.focus_default)
+        self.call_after_refresh(pane.focus_default)
+
+    async def _build_and_show(self, screen: str) -> None:
+        await self.build_pane(screen)
+        self.action_show(screen)
 
     def action_cycle_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]

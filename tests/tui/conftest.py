@@ -53,6 +53,14 @@ async def wait_until(pilot: Pilot, cond: Callable[[], object], timeout: float = 
         await pilot.pause(POLL_S)
 
 
+async def built(pilot: Pilot, screen: str) -> Any:
+    """The pane of ``screen`` (input, layers, accuracy, variants) once the app has built it:
+    a screen other than Model is built the first time it is shown."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.built_pane(screen) is not None)  # type: ignore[attr-defined]
+    return app.built_pane(screen)  # type: ignore[attr-defined]
+
+
 async def wait_idle(pilot: Pilot) -> None:
     """Wait until no worker runs, then let the messages they posted be handled."""
     await pilot.pause()

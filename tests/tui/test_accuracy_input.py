@@ -9,14 +9,14 @@ from engine import evaluate, inputs
 from engine.compare import compare_activations
 from engine.types import CLASS_NAMES
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import R8App
 from tui.screens.flipped import FlipScreen
 
 
 async def open_input(pilot, app: R8App, text: str) -> None:  # type: ignore[no-untyped-def]
     app.open_input(text, switch=True)
-    pane = app.query_one("#input-pane")
+    pane = await built(pilot, "input")
     await wait_until(pilot, lambda: pane.shown is not None and pane.shown.input == text)
     await pilot.pause()
 
@@ -27,7 +27,7 @@ async def test_n_and_p_walk_the_images_of_a_batch_input(ws: Workspace) -> None:
     spec = inputs.parse_input(ws, "batch:test:10-14")
     async with app.run_test(size=(80, 24)) as pilot:
         await open_input(pilot, app, "batch:test:10-14")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         for step, key in enumerate(("n", "n", "p", "p", "p")):
             await pilot.press(key)
             want = [1, 2, 1, 0, len(spec) - 1][step]  # p from the first wraps to the last
@@ -57,7 +57,7 @@ async def test_n_walks_the_flipped_images(ws: Workspace) -> None:
     spec = inputs.parse_input(ws, "flipped:onnx-int8")
     async with app.run_test(size=(80, 24)) as pilot:
         await open_input(pilot, app, "flipped:onnx-int8")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         assert f"official test index {int(spec.indices[0])}" in screen_text(app)
         assert "(first of" not in screen_text(app)
         await pilot.press("n")
@@ -70,7 +70,7 @@ async def test_n_walks_the_flipped_images(ws: Workspace) -> None:
 async def _accuracy(pilot, app: R8App):  # type: ignore[no-untyped-def]
     await pilot.press("v", "v", "enter")  # the picker: the next variant, onnx-int8
     await pilot.press("4")
-    pane = app.query_one("#accuracy-pane")
+    pane = await built(pilot, "accuracy")
     await wait_until(pilot, lambda: pane.report is not None)
     await pilot.pause()
     return pane
@@ -136,7 +136,7 @@ async def test_flipped_browser_filters_equal_the_engines_sets(ws: Workspace) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("v", "v", "v", "enter")  # the picker: two on, torch-int8
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await pilot.pause()
         table = pane.flipped_table
@@ -239,7 +239,7 @@ async def test_input_screen_shows_every_variants_logits_and_marks_a_tie(ws: Work
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8"))
     async with app.run_test(size=(120, 40)) as pilot:
         await open_input(pilot, app, f"test:{index}")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.logits is not None)
         await pilot.pause()
         spec = inputs.parse_input(ws, f"test:{index}")

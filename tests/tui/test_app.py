@@ -15,6 +15,7 @@ from textual.worker import WorkerState
 from engine import layers, weights
 from engine.workspace import Workspace
 from tests.tui.conftest import (
+    built,
     make_app,
     notifications_into,
     screen_text,
@@ -91,7 +92,7 @@ async def test_change_variant_and_input(ws: Workspace) -> None:
     app = make_app(ws)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         assert [r[0] for r in pane.table.values] == ["keras", "onnx"]
         assert pane.shown.input == "test:0" and int(pane.shown.labels[0]) == 3  # a cat
@@ -119,7 +120,7 @@ async def test_export_table_as_csv(ws: Workspace, tmp_path: Path) -> None:
     target = tmp_path / "predictions.csv"
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         await pilot.press("e")
         prompt = app.screen
@@ -174,7 +175,7 @@ async def test_escape_cancels_a_running_job(ws: Workspace) -> None:
             timeout=30)
         await pilot.press("escape")
         await wait_idle(pilot)
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         assert pane.report is None
         message = str(pane.query_one(".pane-message").render())
         assert message.startswith("Cancelled") and "press r to retry" in message
@@ -203,7 +204,7 @@ async def test_accuracy_flipped_image_opens_on_input_screen(ws: Workspace) -> No
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("v", "v", "enter")  # onnx-int8: the Accuracy screen opens on the header's variant
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         assert [r[0] for r in pane.variants_table.values] == ["keras", "onnx-int8"]
         assert pane.variants_table.cursor_row == 1

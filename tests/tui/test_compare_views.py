@@ -11,8 +11,8 @@ from textual.pilot import Pilot
 from engine import compare, qparams
 from engine.inputs import parse_input
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
-from tui.screens.every_variant import STAT_ROWS, EveryVariantPane
+from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
+from tui.screens.every_variant import STAT_ROWS
 from tui.screens.layers import COMPARE_HEADER, LayersPane
 from tui.screens.variant_picker import VariantPicker
 
@@ -31,7 +31,7 @@ def same(x: object, y: float | None) -> bool:
 
 async def layers_ready(pilot: Pilot) -> LayersPane:
     await pilot.press("3")
-    pane = pilot.app.query_one(LayersPane)
+    pane = await built(pilot, "layers")
     await wait_until(pilot, lambda: pane.compare_table.values)
     await wait_idle(pilot)
     return pane
@@ -122,7 +122,7 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
     app = make_app(ws, variants=INT8_VARIANTS)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
-        pane = app.query_one(EveryVariantPane)
+        pane = await built(pilot, "variants")
         await wait_until(pilot, lambda: pane.layer_list.values and all(
             pane.is_loaded(v, "test:0") for v in INT8_VARIANTS))
         await wait_idle(pilot)

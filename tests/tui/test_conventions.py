@@ -19,6 +19,7 @@ from engine.inputs import INPUT_HELP
 from engine.types import CLASS_NAMES
 from engine.workspace import Workspace
 from tests.tui.conftest import (
+    built,
     make_app,
     notifications_into,
     screen_text,
@@ -65,7 +66,7 @@ async def test_layer_tables_never_cut_numbers_or_names(ws: Workspace) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.model_pane.layer_infos)
         await pilot.press("3")  # its tables fill while the tab appears
-        pane = app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values and pane.acts_table.values)
         await wait_idle(pilot)
         text = screen_text(app)
@@ -87,7 +88,7 @@ async def test_sort_any_table_by_any_column(ws: Workspace) -> None:
     app = make_app(ws)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
-        pane = app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values)
         await wait_idle(pilot)
         table = pane.compare_table
@@ -151,7 +152,7 @@ async def test_find_as_you_type_over_keras_onnx_and_torch_names(ws: Workspace) -
         assert tree.selected_layer.name == expected[0]
         # the Layers screen shows the matching rows only
         await pilot.press("3")
-        pane = app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values)
         await wait_idle(pilot)
         shown = [r[0] for r in pane.compare_table.rows_in_view()]
@@ -246,7 +247,7 @@ async def test_top_bottom_and_copy(ws: Workspace) -> None:
         await pilot.press("g")
         assert tree.cursor_line == 0
         await pilot.press("3")
-        pane = app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values)
         await wait_idle(pilot)
         pane.compare_table.focus()
@@ -265,7 +266,7 @@ async def test_rejected_input_leaves_the_state_as_it_was(ws: Workspace) -> None:
     async with app.run_test(size=(100, 30), notifications=True,
                             message_hook=notifications_into(notes)) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         await wait_idle(pilot)
         before_label = str(pane.label.render())
@@ -303,7 +304,7 @@ async def test_job_bar_percentage_and_cancelled_banner_goes_on_retry(ws: Workspa
         await wait_until(pilot, lambda: app.model_pane.layer_infos)
         await wait_idle(pilot)
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         app.cancel_jobs(by_user=True)
         await wait_idle(pilot)
         banner = pane.query_one(".pane-message")
@@ -400,7 +401,7 @@ async def test_csv_export_holds_numbers_names_and_what_they_were_computed_on(
         assert int(by_stat["count"][2]) == reports["kernel"].stats.count
 
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await wait_idle(pilot)
         await export_to(pilot, app, tmp_path / "confusion.csv", "confusion")
@@ -422,7 +423,7 @@ async def test_after_escape_no_old_rows_stay_under_the_new_title(ws: Workspace) 
     app = make_app(ws)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
-        pane = app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.acts_table.values)
         await wait_idle(pilot)
         assert pane.acts_table.values and "test:0" in str(pane.acts_table.border_title)

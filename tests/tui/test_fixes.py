@@ -10,11 +10,9 @@ import importlib.util
 from rich.text import Text
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import context_line, middle_ellipsis
-from tui.screens.accuracy import AccuracyPane
-from tui.screens.input import PREDICTION_HEADER, InputPane
-from tui.screens.layers import LayersPane
+from tui.screens.input import PREDICTION_HEADER
 from tui.screens.model import ModelPane
 from tui.screens.variant_picker import VariantPicker
 
@@ -36,7 +34,7 @@ async def test_one_variant_picker_for_v_and_for_a_and_b(ws: Workspace) -> None:
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, VariantPicker))
         await pilot.press("3")
-        pane = app.query_one(LayersPane)
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values)
         await wait_idle(pilot)
         for key, title in (("a", "Layers: reference A"), ("b", "Layers: compared B")):
@@ -56,7 +54,7 @@ async def test_swap_has_its_own_key_and_s_sorts_the_focused_table(ws: Workspace)
     app = make_app(ws)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
-        pane = app.query_one(LayersPane)
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values)
         await wait_idle(pilot)
         table = pane.compare_table
@@ -81,7 +79,7 @@ async def test_flipped_browser_with_a_float_variant_current_browses_the_first_in
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.variant == "keras"
         await pilot.press("4")
-        pane = app.query_one(AccuracyPane)
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await pilot.pause()
         assert pane.variants_table.selected_row()[0] == "keras"
@@ -160,7 +158,7 @@ async def test_input_predictions_fit_80_columns_and_loading_empties_the_old_inpu
     app = make_app(ws)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
-        pane = app.query_one(InputPane)
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.logits is not None)
         await pilot.pause()
         await pilot.pause()
@@ -190,7 +188,7 @@ async def test_input_predictions_fit_80_columns_and_loading_empties_the_old_inpu
     app = make_app(ws)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
-        pane = app.query_one(InputPane)
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.logits is not None)
         await pilot.pause()
         await pilot.pause()

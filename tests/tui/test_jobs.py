@@ -18,7 +18,7 @@ from engine import convert, evaluate
 from engine.data import make_dataset
 from engine.errors import CancelledError
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import R8App
 from tui.jobs import THREAD_PREFIX, Job
 from tui.messages import PredictionsLoaded, StageProgress
@@ -235,7 +235,7 @@ async def test_shuffled_rows_show_the_right_images_predictions(ws: Workspace,
     app.animation_level = "none"
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         shown = pane.shown
         await wait_idle(pilot)
@@ -258,7 +258,7 @@ async def test_progress_coalesces_and_stale_results_are_dropped(ws: Workspace) -
     app = make_app(ws)
     async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         await wait_idle(pilot)
         # a burst of progress reports: each replaces the one of its stage still queued

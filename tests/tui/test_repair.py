@@ -20,7 +20,7 @@ from engine import variants as V
 from engine.cache import TMP_PREFIX
 from engine.subsets import select_subset
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, screen_text, sync, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
 from tui import tui_main
 from tui.app import R8App
 from tui.jobs import job_threads_alive
@@ -149,7 +149,7 @@ async def test_repair_adds_a_variant_everywhere(ws: Workspace) -> None:
         assert quantize.cached_meta(ws, v.base, v.options(app.session.opts)) is not None
         # the Accuracy table: a row for the new variant, its accuracy the engine's
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await wait_idle(pilot)
         rows = {r.variant: r for r in pane.report.rows}

@@ -6,6 +6,7 @@ from textual.notifications import Notification
 
 from engine.workspace import Workspace
 from tests.tui.conftest import (
+    built,
     make_app,
     notifications_into,
     screen_text,
@@ -25,7 +26,7 @@ async def test_a_rejected_input_leaves_the_state_as_it_was(ws: Workspace) -> Non
     async with app.run_test(size=(100, 30), notifications=True,
                             message_hook=notifications_into(notes)) as pilot:
         await pilot.press("2")
-        pane = app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.shown is not None)
         for bad in ("test:99999", "class:kitten:1"):
             notes.clear()
@@ -88,7 +89,7 @@ async def test_accuracy_starts_on_the_variant_in_the_header(ws: Workspace) -> No
         await pilot.press("v", "v", "enter")  # the picker: open, next, pick
         assert app.variant == "onnx"
         await pilot.press("4")
-        pane = app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await pilot.pause()
         assert pane.variants_table.selected_row()[0] == "onnx"

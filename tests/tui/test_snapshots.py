@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, wait_idle, wait_until
 
 SIZE = (100, 30)
 
@@ -32,7 +32,8 @@ def test_input_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("2")
-        await wait_until(pilot, lambda: pilot.app.query_one("#input-pane").shown is not None)
+        shown = await built(pilot, "input")
+        await wait_until(pilot, lambda: shown.shown is not None)
         await wait_idle(pilot)
 
     assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
@@ -42,7 +43,8 @@ def test_accuracy_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("4")
-        await wait_until(pilot, lambda: pilot.app.query_one("#accuracy-pane").report is not None)
+        shown = await built(pilot, "accuracy")
+        await wait_until(pilot, lambda: shown.report is not None)
         await wait_idle(pilot)
 
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8"), subset="first:500")
@@ -53,7 +55,7 @@ def test_layers_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("3")
-        pane = pilot.app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)
         await wait_idle(pilot)
 

@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, wait_idle, wait_until
 from tui.screens.flipped import MEASURE_S
 
 SIZES = [(80, 24), (120, 40)]
@@ -29,7 +29,7 @@ def test_accuracy_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> 
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("V")  # back from keras round to onnx-int8: the screen opens on it
         await pilot.press("4")
-        pane = pilot.app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         await _settled(pilot)
 
@@ -41,7 +41,7 @@ def test_accuracy_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> 
 def test_input_screen_with_a_tie(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("2")
-        pane = pilot.app.query_one("#input-pane")
+        pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.logits is not None)
         await _settled(pilot)
 
@@ -53,7 +53,7 @@ def test_input_screen_with_a_tie(ws: Workspace, snap_compare, size: tuple[int, i
 def test_flipped_image_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("V", "4")  # onnx-int8 (back from keras, round the end)
-        pane = pilot.app.query_one("#accuracy-pane")
+        pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
         pane.flipped_table.focus()
         await pilot.press("enter")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, wait_idle, wait_until
 
 SIZE = (80, 24)
 
@@ -34,7 +34,8 @@ def test_footer_of_the_input_screen_80x24(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("2")
-        await wait_until(pilot, lambda: pilot.app.query_one("#input-pane").shown is not None)
+        shown = await built(pilot, "input")
+        await wait_until(pilot, lambda: shown.shown is not None)
         await wait_idle(pilot)
 
     assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
@@ -44,7 +45,7 @@ def test_footer_of_the_layers_screen_with_a_find_80x24(ws: Workspace, snap_compa
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("3")
-        pane = pilot.app.query_one("#layers-pane")
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)
         await wait_idle(pilot)
         await pilot.press("slash", *"activation_", "enter")  # a find: n/N step, the tables filter
@@ -57,7 +58,8 @@ def test_footer_of_the_accuracy_screen_sorted_80x24(ws: Workspace, snap_compare)
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         await pilot.press("4")
-        await wait_until(pilot, lambda: pilot.app.query_one("#accuracy-pane").report is not None)
+        shown = await built(pilot, "accuracy")
+        await wait_until(pilot, lambda: shown.report is not None)
         await wait_idle(pilot)
         await pilot.press("s", "s")  # sorted by accuracy: the table says so
         await wait_idle(pilot)

@@ -11,9 +11,7 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
-from tui.screens.every_variant import EveryVariantPane
-from tui.screens.layers import LayersPane
+from tests.tui.conftest import built, make_app, wait_idle, wait_until
 
 VARIANTS = ("keras", "onnx", "onnx-int8")
 SIZES = [(80, 24), (120, 40)]
@@ -24,7 +22,7 @@ SIZES = [(80, 24), (120, 40)]
 def test_layers_a_against_b(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("3")
-        pane = pilot.app.query_one(LayersPane)
+        pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values and pane.acts_table.values)
         await wait_idle(pilot)
 
@@ -39,7 +37,7 @@ def test_every_variant(ws: Workspace, snap_compare, size: tuple[int, int]) -> No
         # the view follows the Model screen's layer: let that screen settle on its first one
         await wait_until(pilot, lambda: pilot.app.model_pane.last_layer)  # type: ignore[attr-defined]
         await pilot.press("5")
-        pane = pilot.app.query_one(EveryVariantPane)
+        pane = await built(pilot, "variants")
         await wait_until(pilot, lambda: pane.layer_list.values and all(
             pane.is_loaded(v, "test:0") for v in VARIANTS))
         await wait_idle(pilot)
