@@ -34,12 +34,15 @@ FIRST_PAINT = """
 import time
 t0 = time.perf_counter()
 import asyncio, json, sys
+from tui import tui_main
 from tui.app import R8App
 from tui.session import Session
 t_import = time.perf_counter() - t0
 
 async def main():
-    app = R8App(Session(cache_dir=sys.argv[1], download=False))
+    # as `r8-tui --cache-dir DIR --no-download` starts it (tui_main.main, without run())
+    app = tui_main.make_app(tui_main.parser().parse_args(
+        ["--cache-dir", sys.argv[1], "--no-download"]))
     async with app.run_test(size=(100, 30)) as pilot:
         pane = app.model_pane
         while not (pane.layer_infos and pane.stats.values):

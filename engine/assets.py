@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.cache import check_may_compute
 from engine.errors import AssetNotFoundError
 
 ProgressFn = Callable[[int, int, str], None]
@@ -216,6 +217,7 @@ def _fetch(
     on_progress: ProgressFn | None,
 ) -> Path:
     """Download ``dl`` to ``target`` atomically, checking its checksum."""
+    check_may_compute(f"download {what}")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
     digest = hashlib.new(dl.algorithm)

@@ -12,6 +12,7 @@ Temp files are named ``.tmp-<pid>-...``; those of dead processes are removed on 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import functools
 import hashlib
@@ -20,9 +21,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -49,6 +51,33 @@ ORPHAN_GRACE_S = 120.0
 the main file right after its sidecar)."""
 UNOWNED_TMP_AGE_S = 3600.0
 """Temp files without a PID in their name (older r8) are stale once this old."""
+
+
+class NotCached(Exception):
+    """Raised inside ``cached_only()`` where a result would be computed or downloaded."""
+
+
+_cached_only = threading.local()
+
+
+@contextlib.contextmanager
+def cached_only() -> Iterator[None]:
+    """Within it, on this thread only, results come from the cache and nothing is computed,
+    converted or downloaded: where something would be, NotCached is raised. The TUI reads
+    what its first screen shows this way before Textual starts (a warm start draws its first
+    frame with the data; a cold one leaves it all to its jobs)."""
+    _cached_only.on = True
+    try:
+        yield
+    finally:
+        _cached_only.on = False
+
+
+def check_may_compute(what: str) -> None:
+    """NotCached inside ``cached_only()``; the places that compute, convert or download call
+    this first."""
+    if getattr(_cached_only, "on", False):
+        raise NotCached(what)
 
 
 def library_versions(names: Iterable[str]) -> dict[str, str]:
@@ -256,6 +285,7 @@ class Cache:
                 return decode(hit[1][RESULT_FIELD])
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
                 log.warning("cache entry %s/%s is unreadable (%s); recomputing it", stage, key, exc)
+        check_may_compute(f"{stage}/{key}")
         value = compute()
         self.save(stage, key, {}, {**(meta or {}), RESULT_FIELD: encode(value)})
         return value
@@ -272,6 +302,7 @@ class Cache:
     ) -> Path:
         """Create an artifact through ``write(tmp_path)`` and move it into place atomically.
         CacheError (naming the folder) when the cache cannot take it: the file is needed."""
+        check_may_compute(f"{stage}/{key}{suffix}")
         return self._commit(stage, key, suffix, write, meta)
 
     def remove(self, stage: str, key: str) -> None:

@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
@@ -157,10 +158,19 @@ class R8App(App[None]):
         """Keras names of the layers the find matches, in model order."""
         self._building: dict[str, Any] = {}
         """Screen -> the mount of its pane (LATER_PANES), started the first time it is shown."""
-        session.open_in_background()  # while Textual starts (issue 14: first paint)
+        session.read_cached(self.variant)  # the first frame shows it (issue 14: first paint)
         self.device_text = device_text(session.opts.device, session.opts.tf32)
         """The header's device indicator (``cpu``, ``cuda · TF32 off``); a device other than
         cpu is checked in a job, never by importing torch on the UI thread."""
+
+    def get_default_screen(self) -> Screen:
+        """The main screen, with the breakpoint class of the terminal's height already set:
+        set on the first resize instead, it restyled every widget (~50 ms of the first
+        paint). Textual keeps it up to date on every resize after that."""
+        screen = Screen(id="_default")
+        classes = screen._get_breakpoint_classes(self.size.height, self.VERTICAL_BREAKPOINTS)
+        screen.set_class(True, *classes, update=False)
+        return screen
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
@@ -184,7 +194,7 @@ class R8App(App[None]):
                 yield TabPane(TAB_TITLES[name], id=name)  # built when first shown
         yield FindBar()
         yield JobBar()
-        yield R8Footer(show_command_palette=False)  # Ctrl+P is in help
+        yield R8Footer()  # Ctrl+P (the palette) is in help
 
     def on_mount(self) -> None:
         self.show_context()

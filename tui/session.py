@@ -150,20 +150,31 @@ class Session:
         return Workspace.open(model=self.model, data_dir=self.data_dir, cache_dir=self.cache_dir,
                               download=self.download)
 
-    def open_in_background(self) -> None:
-        """Open the workspace (hash the model and data files, read the cache index) and
-        import the engine modules the first screen needs, in a daemon thread, while the UI
-        starts: the first jobs then find them ready (issue 14: first paint). Errors are
-        left for those jobs to report."""
-        def work() -> None:
-            try:
-                self.ws  # noqa: B018  (the cached property opens it, once)
-                import engine.layers
-                import engine.weights  # noqa: F401
-            except Exception:  # the jobs that need the workspace say what is wrong
-                pass
+    def read_cached(self, variant: str) -> None:
+        """Read what the first screen shows (the layer map, ``variant``'s weights) from the
+        cache, on this thread, when it is all there: on a warm start that is a few tens of
+        milliseconds before Textual starts, and the first frame shows the data (issue 14:
+        first paint). Nothing is computed, converted or downloaded (engine.cache.cached_only):
+        what is missing, and any error, is left to the jobs, which show progress and say
+        what is wrong."""
+        from engine import layers
+        from engine.cache import NotCached, cached_only
 
-        threading.Thread(target=work, name="r8-open-workspace", daemon=True).start()
+        opset = self.opts.opset
+        try:
+            with cached_only():
+                onnx = self.ws.onnx_path(opset)
+                with self._lock:
+                    self._memo.setdefault(("artifact", "onnx", opset), onnx)
+                    self._memo.setdefault(("layers",), layers.layer_map(self.ws, opset))
+                if self.variant_of(variant).has_weights:
+                    by_layer = self._weights_by_layer(variant)
+                    with self._lock:
+                        self._memo.setdefault(("weights", variant), by_layer)
+        except NotCached:
+            pass
+        except Exception:  # noqa: BLE001  (the jobs that need it report it, with its fix)
+            pass
 
     def _remember(self, key: tuple[Hashable, ...], compute: Callable[[], T],
                   cancel: threading.Event | None = None) -> T:
@@ -409,17 +420,18 @@ class Session:
     def weights(self, variant: str, on_progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None) -> WeightsByLayer:
         """Layer name -> that layer's WeightReports for ``variant``."""
+        self.prepare(variant, on_progress, cancel)
+        return self._remember(("weights", variant),
+                              lambda: self._weights_by_layer(variant, cancel), cancel)
+
+    def _weights_by_layer(self, variant: str,
+                          cancel: threading.Event | None = None) -> WeightsByLayer:
         from engine import weights
 
-        def compute() -> WeightsByLayer:
-            by_layer: dict[str, list[WeightReport]] = {}
-            for rep in weights.weight_reports(self.ws, variant, None, self.opts,
-                                               cancel=cancel):
-                by_layer.setdefault(rep.layer, []).append(rep)
-            return {k: tuple(v) for k, v in by_layer.items()}
-
-        self.prepare(variant, on_progress, cancel)
-        return self._remember(("weights", variant), compute, cancel)
+        by_layer: dict[str, list[WeightReport]] = {}
+        for rep in weights.weight_reports(self.ws, variant, None, self.opts, cancel=cancel):
+            by_layer.setdefault(rep.layer, []).append(rep)
+        return {k: tuple(v) for k, v in by_layer.items()}
 
     # -- inputs and activations -------------------------------------------------------------
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from cli import options
 from engine import variants as V
 from engine.errors import R8Error
 from engine.subsets import SUBSET_HELP
+
+if TYPE_CHECKING:
+    from tui.app import R8App
 
 PROG = "r8-tui"
 
@@ -29,26 +33,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def make_app(args: argparse.Namespace) -> R8App:
+    """The app for these arguments; bad ones raise R8Error (one line at the edge). The
+    workspace is opened here, before Textual starts: it is a few milliseconds on the main
+    thread, and a tenth of a second or more in a thread next to Textual's start-up."""
+    variants = V.parse_variants(args.variants)
+    opts = options.variant_options(args)  # the same flags and parsing as r8
+    ws = options.workspace(args)
+    if any("@" in v for v in variants):
+        # as r8 does: VARIANT@recommended is registered with its saved settings before
+        # the app starts, or one line names `r8 quantize --recommend`; VARIANT@SETTINGS
+        # (engine.named_settings, the names of repaired variants) with its settings
+        options.register_named(ws, variants, opts)
+    options.check_quant(opts, variants)
+    from tui.app import R8App
+    from tui.session import Session
+
+    session = Session(model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                      download=not args.no_download, variants=variants,
+                      subset=args.subset, opts=opts, ws=ws)
+    return R8App(session, input_text=args.input)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        variants = V.parse_variants(args.variants)
-        opts = options.variant_options(args)  # the same flags and parsing as r8
-        ws = None
-        if any("@" in v for v in variants):
-            # as r8 does: VARIANT@recommended is registered with its saved settings before
-            # the app starts, or one line names `r8 quantize --recommend`; VARIANT@SETTINGS
-            # (engine.named_settings, the names of repaired variants) with its settings
-            ws = options.workspace(args)
-            options.register_named(ws, variants, opts)
-        options.check_quant(opts, variants)
-        from tui.app import R8App
-        from tui.session import Session
-
-        session = Session(model=args.model, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                          download=not args.no_download, variants=variants,
-                          subset=args.subset, opts=opts, ws=ws)
-        R8App(session, input_text=args.input).run()
+        make_app(args).run()
     except R8Error as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -314,7 +314,10 @@ async def test_job_bar_percentage_and_cancelled_banner_goes_on_retry(ws: Workspa
         assert banner.display is False, "the Cancelled banner goes when the retry starts"
         app.job_bar.show_jobs(["evaluating"])
         app.job_bar.show_progress(150, 300, "images")
-        assert "images 150/300 50 %" in str(app.job_bar.query_one("#job-done").render())
+        await pilot.pause()
+        line = str(app.job_bar.render())
+        assert "images 150/300 50 %" in line and "evaluating" in line
+        assert "━" * 10 + "─" * 10 in line  # half the bar
         await wait_until(pilot, lambda: pane.report is not None)
         await wait_idle(pilot)
 

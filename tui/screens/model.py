@@ -215,6 +215,9 @@ class ModelPane(Pane):
 
     def refresh_data(self) -> None:
         session = self.r8.session
+        if not self.layer_infos and session.known_layers():
+            self.layer_infos = session.known_layers() or ()  # read before the first frame
+            self.focus_if_active(self.layer_tree)
         if not self.layer_infos:
             self.start("model", "layers",
                        lambda p, c: LayerMapLoaded(session.layer_map(p, c)),
