@@ -247,8 +247,8 @@ async def test_input_screen_shows_every_variants_logits_and_marks_a_tie(ws: Work
         for variant in ("onnx", "onnx-int8"):  # the engine's logits, class by class
             want = variant_logits(ws, variant, spec).logits[0]
             assert rows[variant][1:] == pytest.approx([float(x) for x in want])
-        assert rows["keras"][1:] == [None] * 10  # keras has none, and says why
-        assert "keras: no logits" in screen_text(app)
+        assert "keras" not in rows  # keras has none, and says why
+        assert "keras: probabilities only" in screen_text(app)
         preds = {r[0]: r for r in pane.table.values}
         # the int8 row: argmax took the lowest tied class, and the mark says it was a tie
         assert preds["onnx-int8"][1] == CLASS_NAMES[int(tied[0])]
@@ -259,4 +259,27 @@ async def test_input_screen_shows_every_variants_logits_and_marks_a_tie(ws: Work
         assert ("logits: " + CLASS_NAMES[broken] in mark) == (broken != int(tied[0]))
         assert preds["onnx"][4] == ""  # float probabilities do not tie here
         assert "tie " in screen_text(app)
+        await wait_idle(pilot)
+
+
+@sync
+async def test_logits_at_80_columns_show_the_classes_that_decide_the_image(ws: Workspace) -> None:
+    from engine.logits import variant_logits
+
+    app = make_app(ws, variants=("keras", "onnx", "onnx-int8"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_input(pilot, app, "test:3")
+        pane = await built(pilot, "input")
+        await wait_until(pilot, lambda: pane.logits is not None and pane.logits_table.values)
+        await pilot.pause()
+        spec = inputs.parse_input(ws, "test:3")
+        header = pane.logits_table.header[1:]
+        assert 2 <= len(header) < 10 and "z: all 10" in screen_text(app)
+        shown = [next(i for i, c in enumerate(CLASS_NAMES) if c[:5] == h) for h in header]
+        assert shown == sorted(shown)
+        assert int(spec.labels[0]) in shown  # the true class, then each variant's choice
+        for row in pane.logits_table.values:
+            want = variant_logits(ws, row[0], spec).logits[0]
+            assert int(want.argmax()) in shown
+            assert row[1:] == pytest.approx([float(want[c]) for c in shown])
         await wait_idle(pilot)

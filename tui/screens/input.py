@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from engine.logits import has_logits
 from engine.ties import tie_broken_argmax
 from engine.types import CLASS_NAMES
 from tui.messages import LogitsLoaded, PredictionsLoaded
@@ -60,14 +62,32 @@ def prediction_rows(preds: InputPredictions, row: int = 0,
     return out
 
 
-def logit_rows(logits: InputLogits, row: int = 0) -> list[list[Any]]:
-    """variant, then its 10 logits for image ``row`` ('-' where it has none)."""
-    out: list[list[Any]] = []
-    for variant, found in logits.logits.items():
-        out.append([variant, *(float(x) for x in found.logits[row])])
-    for variant in logits.errors:
-        out.append([variant, *([None] * len(CLASS_NAMES))])
-    return out
+def logit_rows(logits: InputLogits, row: int = 0,
+               classes: Sequence[int] = range(len(CLASS_NAMES))) -> list[list[Any]]:
+    """variant, then its logits of ``classes`` for image ``row``; a variant without logits
+    (keras: probabilities only) has no row, the table's subtitle says so."""
+    return [[variant, *(float(found.logits[row][c]) for c in classes)]
+            for variant, found in logits.logits.items()]
+
+
+def deciding_classes(logits: InputLogits, row: int, label: int, k: int) -> list[int]:
+    """At most ``k`` classes, in class order: the ones that decide this image. The true class
+    first, then every variant's first choice, then every variant's second, and so on."""
+    chosen = [label] if label >= 0 else []
+    ranks = [np.argsort(-found.logits[row], kind="stable") for found in logits.logits.values()]
+    for depth in range(len(CLASS_NAMES)):
+        for order in ranks:
+            if len(chosen) >= k:
+                return sorted(chosen)
+            if int(order[depth]) not in chosen:
+                chosen.append(int(order[depth]))
+    return sorted(chosen[:k])
+
+
+NAME_CELLS = 13
+"""Cells of the logits table's variant column (``onnx-uint8`` and padding) and border."""
+LOGIT_CELLS = 7
+"""Cells of one logit column (``-10.6`` and padding)."""
 
 
 def logit_text(v: float | None) -> str:
@@ -203,14 +223,21 @@ class InputPane(Pane):
             return
         label = int(preds.labels[row]) if len(preds.labels) else -1
         true = f"; true class {class_name(label)}" if label >= 0 else ""
-        self.logits_table.border_title = f"logits before softmax{true} (z full screen)"
-        self.logits_table.load(["variant", *(c[:5] for c in CLASS_NAMES)],
-                               logit_rows(self.logits, row),
-                               [None, *([logit_text] * len(CLASS_NAMES))])
+        classes: Sequence[int] = range(len(CLASS_NAMES))
+        if self.narrow:  # the classes that fit, the ones that decide this image first
+            fit = max(2, (self.logits_table.content_size.width - NAME_CELLS) // LOGIT_CELLS)
+            if fit < len(CLASS_NAMES):
+                classes = deciding_classes(self.logits, row, label, fit)
+        every = len(classes) == len(CLASS_NAMES)
+        self.logits_table.border_title = (f"logits before softmax{true} (z full screen)"
+                                          if every else f"logits{true} (z: all 10)")
+        self.logits_table.load(["variant", *(CLASS_NAMES[c][:5] for c in classes)],
+                               logit_rows(self.logits, row, classes),
+                               [None, *([logit_text] * len(classes))])
         repaint_measured(self.logits_table)
-        if self.logits.errors:
-            self.logits_table.border_subtitle = "; ".join(
-                f"{v}: no logits" for v in self.logits.errors)
+        self.logits_table.border_subtitle = "; ".join(
+            f"{v}: probabilities only" if not has_logits(v) else f"{v}: no logits"
+            for v in self.logits.errors) or None
 
     def action_zoom(self) -> None:
         """The focused table full-screen (Escape or z restores the layout)."""
