@@ -12,12 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Static, Tree
+from textual.widgets import Static
 
 from engine import format as fmt
 from engine import variants as V
@@ -381,8 +380,12 @@ class ModelPane(Pane):
     def on_resize(self) -> None:
         self.show_tree()
 
-    @on(Tree.NodeHighlighted)
-    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+    def on_mount(self) -> None:
+        # the side pane follows the cursor in the same frame as the tree: after the
+        # NodeHighlighted message instead, each layer key drew two frames (issue 14)
+        self.watch(self.layer_tree, "cursor_line", self._cursor_moved, init=False)
+
+    def _cursor_moved(self, line: int) -> None:
         self.show_layer()
 
     def metric_rows(self, name: str, width: int) -> list[list[Any]]:

@@ -22,6 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
+from textual.strip import Strip
 
 from tui.widgets.table import R8Table
 
@@ -65,6 +66,37 @@ class SideTable(R8Table):
             layout = False
         super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         return self
+
+    _pass: dict[object, Style] | None = None
+    """Styles looked up during one render pass (each lookup walks every ancestor's CSS; a
+    pass asked for the same few once per line and cell). None outside a pass."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    @property
+    def rich_style(self) -> Style:
+        memo = self._pass
+        if memo is None:
+            return super().rich_style
+        got = memo.get("")
+        if got is None:
+            got = memo[""] = super().rich_style
+        return got
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        memo = self._pass
+        if memo is None or row_index < self.fixed_rows:
+            return super()._get_row_style(row_index, base_style)
+        key = ("row", -1 if row_index < 0 else row_index % 2, base_style)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = super()._get_row_style(row_index, base_style)
+        return got
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
