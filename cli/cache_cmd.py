@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             out_console.print(f"removed {n} cache entries from {cache.root}")
         return 0
-    done = cache.tidied  # what opening the cache removed
+    done = cache.tidied  # what tidying it (before its first write, or now) removed
     tidy = cache.tidy()
     stale = done.stale_temps + tidy.stale_temps
     orphans = done.orphans + tidy.orphans

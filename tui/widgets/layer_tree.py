@@ -101,11 +101,11 @@ class LayerTree(Tree[Any]):
         colours = colours or {}
         width = 0
         for block, node in self._blocks.items():
-            node.set_label(Text(block, "bold magenta"))
+            self._relabel(node, Text(block, "bold magenta"))
         for layer in self._layers:
             label = layer_label(layer, columns, colours.get(layer.name), compact)
             width = max(width, label.cell_len)
-            self._layer_nodes[layer.name].set_label(label)
+            self._relabel(self._layer_nodes[layer.name], label)
         header = header_label(columns, compact)
         self.border_title = header
         self.border_subtitle = legend
@@ -124,8 +124,18 @@ class LayerTree(Tree[Any]):
             self._layer_nodes[layer.name] = self._blocks[layer.block].add_leaf(layer.name, data=layer)
         self.root.expand()
         if layers:
+            # the first layer with weights, at once: the first frame shows it selected
             start = next((x for x in layers if x.params), layers[0])
-            self.call_after_refresh(self.move_cursor, self._layer_nodes[start.name])
+            blocks = list(self._blocks)
+            line = sum(1 + len(self._blocks[b].children) for b in blocks[:blocks.index(start.block)])
+            line += 1 + [x.name for x in layers if x.block == start.block].index(start.name)
+            self.move_cursor_to_line(line)
+
+    @staticmethod
+    def _relabel(node: TreeNode[Any], label: Text) -> None:
+        """A new label, only when it differs: each one queues a redraw of its line."""
+        if node.label != label:
+            node.set_label(label)
 
     @property
     def layer_names(self) -> list[str]:
