@@ -615,20 +615,28 @@ class R8App(App[None]):
                                       "path of the CSV file"), chosen)
 
     def screen_bindings(self) -> list[Binding]:
-        """The keys that do something here and now: the app's, then the focused widget's
-        own (r8's, not the ones every Textual table or tree inherits)."""
-        mine: list[Binding] = []
+        """The keys that do something here and now, this screen's first: the focused
+        panel's and the screen's own (r8's, not the ones every Textual table or tree
+        inherits), then the app's keys that work on some screens only, then the rest."""
         widget: list[Binding] = []
+        local: list[Binding] = []
+        general: list[Binding] = []
         for active in self.screen.active_bindings.values():
             node, binding = active.node, active.binding
             own = binding in vars(type(node)).get("BINDINGS", ())
-            if active.enabled and binding.description and own:
-                (mine if node is self else widget).append(binding)
-        return mine + widget
+            if not (active.enabled and binding.description and own):
+                continue
+            if node is not self:
+                widget.append(binding)
+            elif binding.action.split("(")[0] in self.LOCAL_ACTIONS:
+                local.append(binding)
+            else:
+                general.append(binding)
+        return widget + local + general
 
     def action_help(self) -> None:
         """?: the keys of this screen and panel first, then every other key."""
-        title = self.tabs.active.capitalize()
+        title = TAB_TITLES[self.tabs.active].split(" ", 1)[1]  # "Every variant"
         self.push_screen(HelpScreen(self.screen_bindings(), title,
                                     self.BINDINGS))  # type: ignore[arg-type]
 

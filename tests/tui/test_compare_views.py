@@ -158,4 +158,4 @@ async def test_every_variant_view_has_one_column_per_variant_with_the_engines_sq
         assert exported.values == pane.rows
         text = screen_text(app)
         assert "in every variant · input test:0 (1 image)" in text
-        assert "histograms (log count) on one x range" in text
+        assert "histograms (log count), one x range" in text

@@ -211,6 +211,8 @@ async def test_help_lists_this_screens_keys_first_and_scrolls(ws: Workspace) -> 
         assert "Next input" in here and "Random input" in here and "View" not in here
         assert "View" in [b.description for b in help_screen.others]
         assert "Next input" in screen_text(app)  # on the first page
+        # the screen's own keys first, then the app's keys of some screens, then the rest
+        assert here.index("Pin") < here.index("Next input") < here.index("Variant")
         box = help_screen.box
         assert box.outer_size.width <= 80 and box.outer_size.height <= 24
         assert box.max_scroll_y > 0, "at 80x24 help is longer than the screen"

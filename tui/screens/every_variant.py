@@ -127,8 +127,8 @@ def histogram_grid(hists: dict[str, tuple[np.ndarray, np.ndarray]], width: int) 
     cell = HIST_BINS + 2
     per_line = max(1, width // cell)
     names = list(binned)
-    out = Text(f"histograms (log count) on one x range [{fmt.number(lo)}, {fmt.number(hi)}]",
-               style="dim", no_wrap=True, overflow="ellipsis")
+    title = f"histograms (log count), one x range: {fmt.number(lo)} to {fmt.number(hi)}"
+    out = Text(short(title, width), style="dim")  # one line: cut with a marker, not wrapped
     for start in range(0, len(names), per_line):
         group = names[start:start + per_line]
         out.append("\n" + "".join(short(n, cell - 1).ljust(cell) for n in group), style="bold")

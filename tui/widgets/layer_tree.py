@@ -129,7 +129,7 @@ class LayerTree(Tree[Any]):
             blocks = list(self._blocks)
             line = sum(1 + len(self._blocks[b].children) for b in blocks[:blocks.index(start.block)])
             line += 1 + [x.name for x in layers if x.block == start.block].index(start.name)
-            self.move_cursor_to_line(line)
+            self.cursor_line = line  # no scrolling: the tree is not laid out yet
 
     @staticmethod
     def _relabel(node: TreeNode[Any], label: Text) -> None:
