@@ -237,6 +237,15 @@ def test_bad_flag_is_one_line_error(capsys) -> None:
     assert err.startswith("r8-tui: error: unknown variant 'nope'") and err.count("\n") == 1
 
 
+def test_unusable_cache_dir_is_one_line_error_before_the_app_starts(tmp_path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert tui_main(["--cache-dir", str(blocker / "cache"), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("r8-tui: error: cache dir ") and "--cache-dir" in err
+    assert err.count("\n") == 1
+
+
 WARM_START = """
 import asyncio, json, sys, time
 from tui.app import R8App
