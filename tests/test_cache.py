@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -100,3 +101,30 @@ def test_json_result_with_a_damaged_sidecar_is_recomputed(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="engine.cache"):
         assert c.json_result("s", "k", lambda: 3, encode, decode) == 3
     assert "corrupt" in caplog.text
+
+
+def test_cached_only_reads_what_is_cached_and_never_computes(tmp_path) -> None:
+    from engine.cache import NotCached, cached_only
+
+    c = Cache(tmp_path / "c")
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return 5
+
+    with cached_only(), pytest.raises(NotCached):
+        c.json_result("s", "k", compute, int, int)
+    with cached_only(), pytest.raises(NotCached):
+        c.save_artifact("a", "k", ".bin", lambda p: p.write_bytes(b"x"), {})
+    assert calls == [] and [p for p in (tmp_path / "c").rglob("*") if p.is_file()] == []
+    assert c.json_result("s", "k", compute, int, int) == 5 and calls == [1]
+    with cached_only():
+        assert c.json_result("s", "k", compute, int, int) == 5  # read, not computed
+        # another thread is not held to it
+        done: list[int] = []
+        t = threading.Thread(target=lambda: done.append(
+            c.json_result("s", "k2", compute, int, int)))
+        t.start()
+        t.join()
+    assert done == [5] and calls == [1, 1]

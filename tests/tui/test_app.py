@@ -27,6 +27,7 @@ from tui.app import R8App
 from tui.commands import COMMANDS
 from tui.screens.help import HelpScreen
 from tui.screens.prompt import PromptScreen
+from tui.session import Session
 from tui.tui_main import main as tui_main
 
 
@@ -272,3 +273,16 @@ def test_warm_start_imports_no_framework(ws: Workspace) -> None:
                          capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"heavy": [], "layers": 30}
+
+
+def test_a_warm_start_reads_the_first_screen_before_textual_starts(ws: Workspace,
+                                                                    tmp_path) -> None:
+    """The layer map and the first variant's weights are there when the app is made (the
+    first frame shows them); on a cold cache nothing is computed or written there: the
+    jobs do it, with progress."""
+    warm = make_app(ws)
+    assert warm.session.known_layers() and warm.session.known_weights(warm.variant)
+    cold = R8App(Session(cache_dir=str(tmp_path / "cold"), download=False,
+                         variants=("keras", "onnx")))
+    assert cold.session.known_layers() is None and cold.session.known_weights("keras") is None
+    assert [p for p in (tmp_path / "cold").rglob("*") if p.is_file()] == []
