@@ -442,3 +442,23 @@ async def test_after_escape_no_old_rows_stay_under_the_new_title(ws: Workspace) 
         assert batch in str(pane.acts_table.border_title)
         assert pane.acts_table.values == [], "no one-image rows under the batch's title"
         assert "press r to retry" in str(pane.query_one(".pane-message").render())
+
+
+@sync
+async def test_a_click_on_a_footer_key_presses_it(ws: Workspace) -> None:
+    from tui.widgets.footer import R8Footer
+
+    app = make_app(ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.model_pane.layer_infos)
+        await wait_idle(pilot)
+        footer = app.query_one(R8Footer)
+        x = next(x0 for x0, _, key, _ in footer._spans if key == "c")
+        before = app.model_pane.metric_index
+        await pilot.click(R8Footer, offset=(x + 2, 0))  # on "Colour"
+        await pilot.pause()
+        assert app.model_pane.metric_index == before + 1
+        x = next(x0 for x0, _, key, _ in footer._spans if key == "2")  # a group's own key
+        await pilot.click(R8Footer, offset=(x, 0))
+        await wait_until(pilot, lambda: app.tabs.active == "input")
+        await wait_idle(pilot)
