@@ -12,6 +12,7 @@ from engine.workspace import Workspace
 from tests.tui.conftest import built, make_app, screen_text, sync, wait_idle, wait_until
 from tui.app import R8App
 from tui.screens.flipped import FlipScreen
+from tui.screens.input import short_classes
 
 
 async def open_input(pilot, app: R8App, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -258,6 +259,10 @@ async def test_input_screen_shows_every_variants_logits_and_marks_a_tie(ws: Work
         broken = int(tie_broken_argmax(probs[None], logits)[0])
         assert ("logits: " + CLASS_NAMES[broken] in mark) == (broken != int(tied[0]))
         assert preds["onnx"][4] == ""  # float probabilities do not tie here
+        # top-3 keeps whole class names (export) and shows them as the logits headers do
+        top3 = preds["onnx"][5]
+        assert top3.split()[0] in CLASS_NAMES
+        assert short_classes(top3) in screen_text(app) and pane.table.max_scroll_x == 0
         assert "tie " in screen_text(app)
         await wait_idle(pilot)
 

@@ -62,6 +62,16 @@ def prediction_rows(preds: InputPredictions, row: int = 0,
     return out
 
 
+def short_classes(text: str | None) -> str:
+    """Class names in a cell cut to 5 letters as the logits table's headers are (the
+    exported value keeps them whole)."""
+    if text is None:
+        return "-"
+    for name in CLASS_NAMES:
+        text = text.replace(f"{name} ", f"{name[:5]} ")
+    return text
+
+
 def logit_rows(logits: InputLogits, row: int = 0,
                classes: Sequence[int] = range(len(CLASS_NAMES))) -> list[list[Any]]:
     """variant, then its logits of ``classes`` for image ``row``; a variant without logits
@@ -207,7 +217,8 @@ class InputPane(Pane):
         more = f" · {row + 1} of {n}" if n > 1 else ""
         self.label.update(f"[b]{preds.input}[/]{more}\n{where}\nlabel [b]{class_name(label)}[/]")
         rows = prediction_rows(preds, row, self.logits)
-        fmts = [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None, None]
+        fmts = [None, None, lambda v: "-" if v is None else f"{v:.3f}", None, None,
+                short_classes]
         self.table.border_title = "predictions"
         if self.narrow:
             ties = [r[0] for r in rows if r[4]]
