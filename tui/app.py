@@ -626,7 +626,7 @@ class R8App(App[None]):
             own = binding in vars(type(node)).get("BINDINGS", ())
             if not (active.enabled and binding.description and own):
                 continue
-            if node is not self:
+            if node is not self and not isinstance(node, Screen):  # Tab / Shift+Tab: general
                 widget.append(binding)
             elif binding.action.split("(")[0] in self.LOCAL_ACTIONS:
                 local.append(binding)

@@ -462,3 +462,32 @@ async def test_a_click_on_a_footer_key_presses_it(ws: Workspace) -> None:
         await pilot.click(R8Footer, offset=(x, 0))
         await wait_until(pilot, lambda: app.tabs.active == "input")
         await wait_idle(pilot)
+
+
+@sync
+async def test_a_narrow_side_table_cuts_names_not_numbers() -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.widgets.side_table import SideTable
+
+    class Narrow(App[None]):
+        CSS = "SideTable { width: 50%; height: 10; }"
+
+        def compose(self) -> ComposeResult:
+            yield SideTable("t")
+
+    app = Narrow()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(SideTable)
+        await pilot.pause()
+        table.load(["stat", "kernel"], [["noise floor (pts) of sensitivity", 2304],
+                                         ["mean", -0.006547]])
+        await pilot.pause()
+        room = table.scrollable_content_region.width
+        assert sum(c.get_render_width(table) for c in table.ordered_columns) <= room
+        text = screen_text(app)
+        assert "2304" in text and "-0.006547" in text  # whole numbers in view
+        assert "noise floor" in text and "…" in text  # the name gave up the room
+        await pilot.resize_terminal(140, 12)  # a wider pane: the name whole again
+        await pilot.pause()
+        assert "noise floor (pts) of sensitivity" in screen_text(app)

@@ -26,6 +26,9 @@ from textual.strip import Strip
 
 from tui.widgets.table import R8Table
 
+MIN_NAME_CELLS = 6
+"""The name column of a side table never gets narrower than this (then it scrolls)."""
+
 
 class SideTable(R8Table):
     """R8Table sized by CSS only: content changes repaint it without a screen relayout."""
@@ -39,6 +42,21 @@ class SideTable(R8Table):
         scrollbar-size-horizontal: 1; scrollbar-size-vertical: 1;
     }
     """
+
+    def fit_widths(self, widths: list[int], numeric: list[bool]) -> list[int]:
+        """In a narrow pane the first (name) column gives up room, its names ending in …, so
+        that the value columns stay whole in view: a number cut at the pane's edge reads as
+        another number (``2304`` as ``230``)."""
+        room = self.scrollable_content_region.width
+        pad = 2 * self.cell_padding
+        over = sum(w + pad for w in widths) - room
+        if room <= 0 or over <= 0 or not widths or numeric[0]:
+            return widths
+        return [max(MIN_NAME_CELLS, widths[0] - over), *widths[1:]]
+
+    def on_resize(self) -> None:
+        if self.values:
+            self._render_rows(self.cursor_row)
 
     def load(self, *args: Any, **kwargs: Any) -> None:
         """R8Table.load, then the column widths and virtual size at once (DataTable waits

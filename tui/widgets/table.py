@@ -137,6 +137,7 @@ class R8Table(DataTable):
         for c, name in enumerate(self.header):
             label = self.column_label(c, name)
             widths.append(max([label.cell_len, *(row[c].cell_len for row in texts)]))
+        widths = self.fit_widths(widths, numeric)
         self.clear(columns=True)
         for c, name in enumerate(self.header):
             label = self.column_label(c, name)
@@ -148,6 +149,11 @@ class R8Table(DataTable):
         if self.order:
             self.move_cursor(row=min(cursor, len(self.order) - 1))
         self.show_sort_state()
+
+    def fit_widths(self, widths: list[int], numeric: list[bool]) -> list[int]:
+        """The column widths to use (each column's content width); a main table keeps them
+        and scrolls sideways when narrow."""
+        return widths
 
     def column_label(self, c: int, name: str) -> Text:
         mark = ""
