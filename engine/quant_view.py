@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.qparams import ActivationQuant
 from engine.stats import HIST_BINS
 
 if TYPE_CHECKING:
@@ -33,36 +34,24 @@ WEIGHT_LAYOUT = "OIHW"
 
 @dataclass(frozen=True)
 class QuantView:
-    """One tensor of an int8 variant beside its float counterpart."""
+    """One tensor of an int8 variant beside its float counterpart: its quantization
+    parameters (an engine.qparams.ActivationQuant, for weights too) and the histograms."""
 
-    name: str
-    """Keras layer (activations) or ``layer.param`` (weights)."""
+    quant: ActivationQuant
+    """Scale, zero point, integer range, representable range, float range, levels used and
+    clipped count of the tensor. Per-channel weights: the largest channel's scale, the first
+    channel's zero point, the range over every channel, the most levels used in one channel.
+    The view does not know what the tensor is computed from (``reuses_input_scale`` False,
+    ``input`` None)."""
     edges: np.ndarray
     """Bin edges shared by both histograms (float units)."""
     float_counts: np.ndarray
     """Float values per bin (values beyond the edges are not counted: see clipped_*)."""
     int8_counts: np.ndarray
     """Dequantized int8 values per bin."""
-    scale: float
-    """Quantization step (per-channel weights: the largest channel's)."""
-    zero_point: int
-    """Integer that stands for 0.0 (per-channel: the first channel's)."""
-    qmin: int
-    """Lowest integer level."""
-    qmax: int
-    """Highest integer level."""
-    range_min: float
-    """Lowest representable value (per-channel: over every channel)."""
-    range_max: float
-    """Highest representable value (per-channel: over every channel)."""
-    levels_used: int
-    """Distinct integer levels the int8 tensor takes (per-channel: most in one channel)."""
     clipped_low: int
-    """Float values that round below qmin (they saturate at the low limit)."""
-    clipped_high: int
-    """Float values that round above qmax."""
-    count: int
-    """Float values."""
+    """Float values that round below qmin (they saturate at the low limit); the rest of
+    ``quant.clipped`` round above qmax."""
     levels_per_bin: int
     """Whole levels per bin for a per-tensor grid; 0 when the bins are plain."""
     channel_ranges: np.ndarray | None = None
@@ -71,16 +60,14 @@ class QuantView:
     """Axis of the channels in the variant's own weight layout (ONNX/PyTorch conv: OIHW)."""
 
     @property
-    def levels(self) -> int:
-        return self.qmax - self.qmin + 1
+    def name(self) -> str:
+        """Keras layer (activations) or ``layer.param`` (weights)."""
+        return self.quant.name
 
     @property
-    def clipped(self) -> int:
-        return self.clipped_low + self.clipped_high
-
-    @property
-    def clipped_share(self) -> float:
-        return self.clipped / self.count if self.count else float("nan")
+    def clipped_high(self) -> int:
+        """Float values that round above qmax."""
+        return self.quant.clipped - self.clipped_low
 
     @property
     def per_channel(self) -> bool:
@@ -146,14 +133,19 @@ def quant_view(name: str, float_values: np.ndarray, int8_values: np.ndarray,
         edges = ((first - 0.5 + per_bin * np.arange(n_bins + 1) - zero) * step).astype(np.float64)
         edges[0] = min(edges[0], lo)  # float values below the grid's first level, clipped
         edges[-1] = max(edges[-1], hi)
+    quant = ActivationQuant(
+        name=name, scale=float(s.max()), zero_point=int(z[0]), qmin=int(qmin), qmax=int(qmax),
+        range_min=range_min, range_max=range_max,
+        float_min=float(fin.min()) if fin.size else math.nan,
+        float_max=float(fin.max()) if fin.size else math.nan, levels_used=used,
+        levels=int(qmax) - int(qmin) + 1, clipped=clipped_low + clipped_high, count=int(f.size),
+        reuses_input_scale=False, input=None)
     return QuantView(
-        name=name, edges=edges,
+        quant=quant, edges=edges,
         float_counts=np.histogram(fin, bins=edges)[0].astype(np.int64),
         int8_counts=np.histogram(q[np.isfinite(q)], bins=edges)[0].astype(np.int64),
-        scale=float(s.max()), zero_point=int(z[0]), qmin=int(qmin), qmax=int(qmax),
-        range_min=range_min, range_max=range_max, levels_used=used,
-        clipped_low=clipped_low, clipped_high=clipped_high, count=int(f.size),
-        levels_per_bin=per_bin, channel_ranges=channel_ranges, channel_axis=axis)
+        clipped_low=clipped_low, levels_per_bin=per_bin, channel_ranges=channel_ranges,
+        channel_axis=axis)
 
 
 def activation_views(float_set: ActivationSet, int8_set: ActivationSet,

@@ -17,11 +17,12 @@ def test_clipped_values_are_counted_in_their_tail() -> None:
     x = np.array([-100.0, -64.0, -1.0, 0.0, 0.2, 1.0, 63.5, 63.8, 70.0, 200.0])
     v = quant_view("t", x, fake_quant(x, 0.5, 0, -128, 127), 0.5, 0, -128, 127)
     assert (v.clipped_low, v.clipped_high) == (1, 3)  # -100 | 63.8 rounds to 128, 70, 200
-    assert v.clipped_share == pytest.approx(4 / 10)
-    assert (v.range_min, v.range_max) == (-64.0, 63.5)
+    assert v.quant.clipped == 4 and v.quant.clipped_share == pytest.approx(4 / 10)
+    assert (v.quant.range_min, v.quant.range_max) == (-64.0, 63.5)
     # levels: -128 (twice), -2, 0 (0 and 0.2), 2, 127 (four times)
-    assert v.levels_used == 5
-    assert v.levels == 256
+    assert v.quant.levels_used == 5
+    assert v.quant.levels == 256
+    assert (v.quant.float_min, v.quant.float_max) == (-100.0, 200.0)
     assert v.float_counts.sum() == x.size and v.int8_counts.sum() == x.size
 
 
@@ -29,8 +30,8 @@ def test_bins_follow_the_integer_grid_and_levels_used_counts_distinct_levels() -
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 2.55, 5000)  # uint8 scale 0.01: every level 0..255 hit
     v = quant_view("relu", x, fake_quant(x, 0.01, 0, 0, 255), 0.01, 0, 0, 255, bins=64)
-    assert v.clipped == 0
-    assert v.levels_used == 256
+    assert v.quant.clipped == 0
+    assert v.quant.levels_used == 256
     assert v.levels_per_bin == 4  # 256 levels in 64 bins
     # every inner edge sits half a level between two levels
     inner = v.edges[1:-1] / 0.01 + 0.5
@@ -38,7 +39,7 @@ def test_bins_follow_the_integer_grid_and_levels_used_counts_distinct_levels() -
     # with more bins than levels, one bin per level; a narrow tensor uses few of them
     y = rng.uniform(0.0, 0.1, 100)
     w = quant_view("narrow", y, fake_quant(y, 0.01, 0, 0, 255), 0.01, 0, 0, 255, bins=300)
-    assert w.levels_per_bin == 1 and w.levels_used == 11
+    assert w.levels_per_bin == 1 and w.quant.levels_used == 11
     assert len(w.edges) == 257
 
 
@@ -56,6 +57,9 @@ def test_per_channel_weights_give_each_channel_its_range() -> None:
     assert np.allclose(v.channel_ranges[:, 1], [1.0, 0.1, 5.0])
     assert np.allclose(v.channel_ranges[:, 3], 127 * scale)
     assert (v.clipped_low, v.clipped_high) == (1, 1)
+    # the largest channel's step, the first channel's zero point, the range over all
+    assert (v.quant.scale, v.quant.zero_point) == (pytest.approx(1 / 127), 0)
+    assert (v.quant.range_min, v.quant.range_max) == (pytest.approx(-128 / 127), pytest.approx(1.0))
     assert v.levels_per_bin == 0
 
 

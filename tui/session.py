@@ -114,7 +114,8 @@ class Session:
     Every result is computed once: a second caller asking for the same result (or for the
     same cache artifact: the float ONNX model, a quantized model) while it is being computed
     waits for the first instead of computing it again, and gives up waiting when its own
-    ``cancel`` event is set. The ``known_*`` accessors never compute.
+    ``cancel`` event is set; the work itself stops only when no caller waits for it any more
+    (``_shared``). The ``known_*`` accessors never compute.
     """
 
     def __init__(
@@ -137,7 +138,6 @@ class Session:
         self.opts = opts or V.VariantOptions()
         self._lock = threading.Lock()
         self._ws_lock = threading.Lock()
-        self._key_locks: dict[tuple[Hashable, ...], threading.Lock] = {}
         self._flights: dict[tuple[Hashable, ...], _Flight] = {}
         self._memo: dict[tuple[Hashable, ...], object] = {}
         if ws is not None:
@@ -176,28 +176,15 @@ class Session:
         except Exception:  # noqa: BLE001  (the jobs that need it report it, with its fix)
             pass
 
-    def _remember(self, key: tuple[Hashable, ...], compute: Callable[[], T],
+    def _remember(self, key: tuple[Hashable, ...],
+                  compute: Callable[[ProgressFn, threading.Event], T],
+                  on_progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None) -> T:
-        """``compute()`` once per key; concurrent callers of one key wait for the first."""
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]  # type: ignore[return-value]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        while not lock.acquire(timeout=WAIT_POLL_S):
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("cancelled while waiting for the same work in another job")
-        try:
-            with self._lock:
-                if key in self._memo:
-                    return self._memo[key]  # type: ignore[return-value]
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("cancelled")
-            value = compute()
-            with self._lock:
-                self._memo[key] = value
-            return value
-        finally:
-            lock.release()
+        """``compute(progress, stop)`` once per key: ``_shared``, the one single-flight rule
+        of the session. ``stop`` is the flight's cancel event, set only when no caller waits
+        any more (never a caller's own ``cancel``); ``progress`` reaches every caller still
+        waiting."""
+        return self._shared(key, compute, on_progress, cancel)
 
     def _shared(self, key: tuple[Hashable, ...],
                 compute: Callable[[ProgressFn, threading.Event], T],
@@ -210,6 +197,8 @@ class Session:
             with self._lock:
                 if key in self._memo:
                     return self._memo[key]  # type: ignore[return-value]
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("cancelled")
                 flight = self._flights.get(key)
                 stale = flight is not None and flight.cancel.is_set()
                 start = flight is None
@@ -413,16 +402,16 @@ class Session:
         from engine import layers
 
         self.prepare(V.BASELINE, on_progress, cancel)
-        return self._remember(("layers",), lambda: layers.layer_map(
-            self.ws, self.opts.opset, on_progress=on_progress, cancel=cancel),
-                              cancel)
+        return self._remember(("layers",), lambda progress, stop: layers.layer_map(
+            self.ws, self.opts.opset, on_progress=progress, cancel=stop), on_progress, cancel)
 
     def weights(self, variant: str, on_progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None) -> WeightsByLayer:
         """Layer name -> that layer's WeightReports for ``variant``."""
         self.prepare(variant, on_progress, cancel)
         return self._remember(("weights", variant),
-                              lambda: self._weights_by_layer(variant, cancel), cancel)
+                              lambda _, stop: self._weights_by_layer(variant, stop),
+                              on_progress, cancel)
 
     def _weights_by_layer(self, variant: str,
                           cancel: threading.Event | None = None) -> WeightsByLayer:
@@ -438,23 +427,23 @@ class Session:
     def input_spec(self, text: str, cancel: threading.Event | None = None) -> InputSpec:
         from engine import inputs
 
-        return self._remember(("input", text), lambda: inputs.parse_input(self.ws, text),
-                              cancel)
+        return self._remember(("input", text), lambda _, __: inputs.parse_input(self.ws, text),
+                              cancel=cancel)
 
     def activations(self, variant: str, text: str, on_progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None) -> ActivationsByLayer:
         """Layer name -> LayerActivationStats of ``variant`` on input ``text``."""
         from engine import activations
 
-        def compute() -> ActivationsByLayer:
-            acts = activations.capture_activations(self.ws, variant, self.input_spec(text),
-                                                   self.opts, on_progress, cancel)
+        def compute(progress: ProgressFn, stop: threading.Event) -> ActivationsByLayer:
+            acts = activations.capture_activations(self.ws, variant, self.input_spec(text, stop),
+                                                   self.opts, progress, stop)
             return {s.name: s for s in activations.activation_stats(acts)}
 
         spec = self.input_spec(text, cancel)  # a bad input fails before any model work
         del spec
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("activations", variant, text), compute, cancel)
+        return self._remember(("activations", variant, text), compute, on_progress, cancel)
 
     def compare(self, a: str, b: str, text: str, on_progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None) -> ComparisonReport:
@@ -464,14 +453,14 @@ class Session:
         self.input_spec(text, cancel)
         self.prepare(a, on_progress, cancel)
         self.prepare(b, on_progress, cancel)
-        return self._remember(("compare", a, b, text), lambda: compare.compare_activations(
-            self.ws, a, b, self.input_spec(text), self.opts, on_progress=on_progress,
-            cancel=cancel), cancel)
+        return self._remember(("compare", a, b, text), lambda progress, stop: (
+            compare.compare_activations(self.ws, a, b, self.input_spec(text, stop), self.opts,
+                                        on_progress=progress, cancel=stop)), on_progress, cancel)
 
     def official_order(self) -> tuple[np.ndarray, np.ndarray]:
         """(official indices sorted, the test-set row of each): maps an official index to its
         row whatever order the rows of the data copy are in."""
-        def compute() -> tuple[np.ndarray, np.ndarray]:
+        def compute(_: ProgressFn, __: threading.Event) -> tuple[np.ndarray, np.ndarray]:
             indices = self.ws.test_set.indices
             order = np.argsort(indices, kind="stable")
             return indices[order], order
@@ -518,9 +507,9 @@ class Session:
         from engine import evaluate
 
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("test-probs", variant), lambda: evaluate.predictions(
-            self.ws, variant, self.ws.test_set, self.opts, on_progress=on_progress,
-            cancel=cancel).probs, cancel)
+        return self._remember(("test-probs", variant), lambda progress, stop: (
+            evaluate.predictions(self.ws, variant, self.ws.test_set, self.opts,
+                                 on_progress=progress, cancel=stop).probs), on_progress, cancel)
 
     def predictions(self, text: str, on_progress: ProgressFn | None = None,
                     cancel: threading.Event | None = None) -> InputPredictions:
@@ -561,14 +550,16 @@ class Session:
         names = self.variants  # as they are now: a repair may add one meanwhile
         for variant in names:
             self.prepare(variant, on_progress, cancel)
-        return self._remember(("report", self.subset, names), lambda: report.variants_report(
-            self.ws, list(names), select_subset(self.ws, self.subset), self.opts,
-            on_progress=on_progress, cancel=cancel), cancel)
+        subset = self.subset
+        return self._remember(("report", subset, names), lambda progress, stop: (
+            report.variants_report(self.ws, list(names), select_subset(self.ws, subset),
+                                   self.opts, on_progress=progress, cancel=stop)),
+            on_progress, cancel)
 
     def test_labels(self) -> dict[int, int]:
         """Official test index -> label."""
         test = self.ws.test_set
-        return self._remember(("test-labels",), lambda: dict(zip(
+        return self._remember(("test-labels",), lambda _, __: dict(zip(
             test.indices.tolist(), test.labels.tolist(), strict=True)))
 
     # -- diagnosis on the Model screen (isolated error, sensitivity, the int8 grid) ---------
@@ -584,8 +575,9 @@ class Session:
         isolated.check_isolated_variant(variant)
         self.input_spec(text, cancel)
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("isolated", variant, text), lambda: isolated.isolated_errors(
-            self.ws, variant, self.input_spec(text), self.opts, on_progress, cancel), cancel)
+        return self._remember(("isolated", variant, text), lambda progress, stop: (
+            isolated.isolated_errors(self.ws, variant, self.input_spec(text, stop), self.opts,
+                                     progress, stop)), on_progress, cancel)
 
     def known_sensitivity(self, variant: str) -> SensitivityReport | None:
         return self._known(("sensitivity", variant, self.subset))  # type: ignore[return-value]
@@ -599,10 +591,11 @@ class Session:
         from engine.subsets import select_subset
 
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("sensitivity", variant, self.subset), lambda: (
-            sensitivity.sensitivity(self.ws, variant, select_subset(self.ws, self.subset),
-                                    opts=self.opts, on_progress=on_progress, cancel=cancel)),
-            cancel)
+        subset = self.subset
+        return self._remember(("sensitivity", variant, subset), lambda progress, stop: (
+            sensitivity.sensitivity(self.ws, variant, select_subset(self.ws, subset),
+                                    opts=self.opts, on_progress=progress, cancel=stop)),
+            on_progress, cancel)
 
     def known_quant_views(self, variant: str, text: str) -> QuantViewsByLayer | None:
         return self._known(("quant-views", variant, text))  # type: ignore[return-value]
@@ -613,18 +606,18 @@ class Session:
         grid (engine.quant_view), from the float (onnx) and ``variant``'s cached captures."""
         from engine import activations, quant_view
 
-        def compute() -> QuantViewsByLayer:
-            spec = self.input_spec(text)
+        def compute(progress: ProgressFn, stop: threading.Event) -> QuantViewsByLayer:
+            spec = self.input_spec(text, stop)
             q = activations.capture_activations(self.ws, variant, spec, self.opts,
-                                                on_progress, cancel)
+                                                progress, stop)
             f = activations.capture_activations(self.ws, quant_view.FLOAT_REFERENCE, spec,
-                                                self.opts, on_progress, cancel)
+                                                self.opts, progress, stop)
             return quant_view.activation_views(f, q)
 
         self.input_spec(text, cancel)
         self.prepare(variant, on_progress, cancel)
         self.prepare(quant_view.FLOAT_REFERENCE, on_progress, cancel)
-        return self._remember(("quant-views", variant, text), compute, cancel)
+        return self._remember(("quant-views", variant, text), compute, on_progress, cancel)
 
     def known_weight_views(self, variant: str) -> WeightViewsByLayer | None:
         return self._known(("weight-views", variant))  # type: ignore[return-value]
@@ -636,8 +629,9 @@ class Session:
         from engine import quant_view
 
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("weight-views", variant), lambda: quant_view.weight_views(
-            self.ws, variant, self.opts, cancel=cancel), cancel)
+        return self._remember(("weight-views", variant), lambda _, stop: (
+            quant_view.weight_views(self.ws, variant, self.opts, cancel=stop)),
+            on_progress, cancel)
     # -- any two variants, the same layer in every variant (issue 13) -----------------------
 
     def error_mode(self, a: str, b: str) -> str:
@@ -655,9 +649,10 @@ class Session:
         self.prepare(a, on_progress, cancel)
         self.prepare(b, on_progress, cancel)
         error = self.error_mode(a, b)
-        return self._remember(("compare-errors", a, b, text), lambda: compare.compare_activations(
-            self.ws, a, b, self.input_spec(text), self.opts, on_progress=on_progress,
-            cancel=cancel, error=error), cancel)
+        return self._remember(("compare-errors", a, b, text), lambda progress, stop: (
+            compare.compare_activations(self.ws, a, b, self.input_spec(text, stop), self.opts,
+                                        on_progress=progress, cancel=stop, error=error)),
+            on_progress, cancel)
 
     def known_compare_errors(self, a: str, b: str, text: str) -> ComparisonReport | None:
         return self._known(("compare-errors", a, b, text))  # type: ignore[return-value]
@@ -669,8 +664,9 @@ class Session:
 
         self.input_spec(text, cancel)
         self.prepare(variant, on_progress, cancel)
-        return self._remember(("qparams", variant, text), lambda: qparams.activation_qparams(
-            self.ws, variant, self.input_spec(text), self.opts, on_progress, cancel), cancel)
+        return self._remember(("qparams", variant, text), lambda progress, stop: (
+            qparams.activation_qparams(self.ws, variant, self.input_spec(text, stop), self.opts,
+                                       progress, stop)), on_progress, cancel)
 
     def known_qparams(self, variant: str, text: str) -> QuantParamsReport | None:
         return self._known(("qparams", variant, text))  # type: ignore[return-value]
@@ -718,9 +714,9 @@ class Session:
         for variant in self.variants:
             try:
                 self.prepare(variant, on_progress, cancel)
-                found[variant] = self._remember(("logits", variant, text), lambda v=variant:
-                                                variant_logits(self.ws, v, spec, self.opts,
-                                                               cancel), cancel)
+                found[variant] = self._remember(
+                    ("logits", variant, text), lambda _, stop, v=variant: variant_logits(
+                        self.ws, v, spec, self.opts, stop), on_progress, cancel)
             except CancelledError:
                 raise
             except R8Error as exc:

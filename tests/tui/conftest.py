@@ -20,6 +20,7 @@ from textual.worker import WorkerState
 from engine.workspace import Workspace
 from tui.app import R8App
 from tui.jobs import THREAD_PREFIX
+from tui.screens.flipped import MEASURE_S
 from tui.session import Session
 
 TEST_VARIANTS = ("keras", "onnx")
@@ -68,6 +69,18 @@ async def wait_idle(pilot: Pilot) -> None:
                                             for w in pilot.app.workers))
     await pilot.pause()
     await pilot.pause()
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let the app come to rest before a snapshot: the Model screen's layer map loaded and a
+    layer selected, every job done and its messages handled, then the tables that repaint
+    once their rows are measured (tui.screens.flipped MEASURE_S) repainted, and idle again."""
+    pane = pilot.app.model_pane  # type: ignore[attr-defined]
+    await wait_until(pilot, lambda: pane.layer_infos)
+    await wait_idle(pilot)
+    await wait_until(pilot, lambda: pane.layer_tree.selected_layer is not None)
+    await pilot.pause(2 * MEASURE_S)
+    await wait_idle(pilot)
 
 
 SVG_TEXT = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*textLength="([\d.]+)"[^>]*'

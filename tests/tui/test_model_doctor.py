@@ -134,7 +134,7 @@ async def test_int8_histograms_show_the_grid_levels_and_clipping(ws: Workspace) 
         assert pane.hist.kind == "quant"
         rows = {r[0]: r[1] for r in pane.stats.values}
         view = app.session.known_weight_views("onnx-int8")[("conv2d_1", "kernel")]
-        assert view.per_channel and rows["q.levels_used"] == f"{view.levels_used} of 256"
+        assert view.per_channel and rows["q.levels_used"] == f"{view.quant.levels_used} of 256"
         text = screen_text(app)
         assert "per-channel ranges" in text and "levels used" in text and "(OIHW)" in text
         await pilot.press("w", "w", "j", "j")  # activations of activation_1

@@ -8,20 +8,14 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import built, make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, settle, wait_idle, wait_until
 
 SIZE = (100, 30)
 
 
-async def _settle(pilot: Pilot) -> None:
-    app = pilot.app
-    await wait_until(pilot, lambda: app.model_pane.layer_infos)  # type: ignore[attr-defined]
-    await wait_idle(pilot)
-
-
 def test_model_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("j", "j", "j")  # conv2d -> conv2d_1
         await wait_idle(pilot)
 
@@ -30,7 +24,7 @@ def test_model_screen(ws: Workspace, snap_compare) -> None:
 
 def test_input_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("2")
         shown = await built(pilot, "input")
         await wait_until(pilot, lambda: shown.shown is not None)
@@ -41,7 +35,7 @@ def test_input_screen(ws: Workspace, snap_compare) -> None:
 
 def test_accuracy_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("4")
         shown = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: shown.report is not None)
@@ -53,7 +47,7 @@ def test_accuracy_screen(ws: Workspace, snap_compare) -> None:
 
 def test_layers_screen(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("3")
         pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)

@@ -11,17 +11,10 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import built, make_app, wait_idle, wait_until
-from tui.screens.flipped import MEASURE_S
+from tests.tui.conftest import built, make_app, settle, wait_until
 
 SIZES = [(80, 24), (120, 40)]
 VARIANTS = ("keras", "onnx", "onnx-int8")
-
-
-async def _settled(pilot: Pilot) -> None:
-    await wait_idle(pilot)
-    await pilot.pause(2 * MEASURE_S)  # tables repaint once their rows are measured
-    await wait_idle(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -31,7 +24,7 @@ def test_accuracy_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> 
         await pilot.press("4")
         pane = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: pane.report is not None)
-        await _settled(pilot)
+        await settle(pilot)
 
     app = make_app(ws, variants=VARIANTS, subset="first:500")
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -43,7 +36,7 @@ def test_input_screen_with_a_tie(ws: Workspace, snap_compare, size: tuple[int, i
         await pilot.press("2")
         pane = await built(pilot, "input")
         await wait_until(pilot, lambda: pane.logits is not None)
-        await _settled(pilot)
+        await settle(pilot)
 
     # test:150: torch-int8's probabilities tie between airplane and ship
     app = make_app(ws, variants=("keras", "onnx-int8", "torch-int8"), input_text="test:150")
@@ -58,7 +51,7 @@ def test_flipped_image_screen(ws: Workspace, snap_compare) -> None:
         pane.flipped_table.focus()
         await pilot.press("enter")
         await wait_until(pilot, lambda: getattr(pilot.app.screen, "detail", None) is not None)
-        await _settled(pilot)
+        await settle(pilot)
 
     app = make_app(ws, variants=VARIANTS, subset="first:500")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -10,20 +10,14 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import built, make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, settle, wait_idle, wait_until
 
 SIZE = (80, 24)
 
 
-async def _settle(pilot: Pilot) -> None:
-    app = pilot.app
-    await wait_until(pilot, lambda: app.model_pane.layer_infos)  # type: ignore[attr-defined]
-    await wait_idle(pilot)
-
-
 def test_help_on_the_model_screen_80x24(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
@@ -32,7 +26,7 @@ def test_help_on_the_model_screen_80x24(ws: Workspace, snap_compare) -> None:
 
 def test_footer_of_the_input_screen_80x24(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("2")
         shown = await built(pilot, "input")
         await wait_until(pilot, lambda: shown.shown is not None)
@@ -43,7 +37,7 @@ def test_footer_of_the_input_screen_80x24(ws: Workspace, snap_compare) -> None:
 
 def test_footer_of_the_layers_screen_with_a_find_80x24(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("3")
         pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.acts_table.values and pane.compare_table.values)
@@ -56,7 +50,7 @@ def test_footer_of_the_layers_screen_with_a_find_80x24(ws: Workspace, snap_compa
 
 def test_footer_of_the_accuracy_screen_sorted_80x24(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("4")
         shown = await built(pilot, "accuracy")
         await wait_until(pilot, lambda: shown.report is not None)

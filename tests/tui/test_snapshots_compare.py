@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import built, make_app, wait_idle, wait_until
+from tests.tui.conftest import built, make_app, settle, wait_idle, wait_until
 
 VARIANTS = ("keras", "onnx", "onnx-int8")
 SIZES = [(80, 24), (120, 40)]
@@ -24,7 +24,7 @@ def test_layers_a_against_b(ws: Workspace, snap_compare, size: tuple[int, int]) 
         await pilot.press("3")
         pane = await built(pilot, "layers")
         await wait_until(pilot, lambda: pane.compare_table.values and pane.acts_table.values)
-        await wait_idle(pilot)
+        await settle(pilot)
 
     assert snap_compare(make_app(ws, variants=VARIANTS), terminal_size=size,
                         run_before=run_before)
@@ -42,8 +42,7 @@ def test_every_variant(ws: Workspace, snap_compare, size: tuple[int, int]) -> No
             pane.is_loaded(v, "test:0") for v in VARIANTS))
         await wait_idle(pilot)
         await pilot.press(*["right_square_bracket"] * 5)  # activation_1
-        await wait_idle(pilot)
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(make_app(ws, variants=VARIANTS), terminal_size=size,
                         run_before=run_before)

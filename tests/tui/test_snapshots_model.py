@@ -12,24 +12,17 @@ import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.conftest import make_app, settle, wait_idle, wait_until
 from tests.tui.test_model_doctor import next_variant
 
 SIZES = [(80, 24), (120, 40)]
 INT8 = ("keras", "onnx-int8")
 
 
-async def _settle(pilot: Pilot) -> None:
-    pane = pilot.app.model_pane  # type: ignore[attr-defined]
-    await wait_until(pilot, lambda: pane.layer_infos)
-    await wait_idle(pilot)
-    await wait_until(pilot, lambda: pane.layer_tree.selected_layer is not None)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_int8_activation_histogram(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await next_variant(pilot)  # onnx-int8
         await pilot.press("w", "w", "j", "j", "j", "j", "j", "j")  # activation_1
         await wait_idle(pilot)
@@ -42,7 +35,7 @@ def test_int8_activation_histogram(ws: Workspace, snap_compare, size: tuple[int,
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_tree_coloured_by_sensitivity(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await next_variant(pilot)  # onnx-int8
         await pilot.press("S")
         app = pilot.app

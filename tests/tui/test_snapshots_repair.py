@@ -9,22 +9,16 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
-from tests.tui.conftest import make_app, wait_idle, wait_until
+from tests.tui.conftest import make_app, settle, wait_idle, wait_until
 from tui.screens.repair import RepairScreen
 from tui.screens.variant_picker import VariantPicker
 
 SIZE = (80, 24)
 
 
-async def _settle(pilot: Pilot) -> None:
-    app = pilot.app
-    await wait_until(pilot, lambda: app.model_pane.layer_infos)  # type: ignore[attr-defined]
-    await wait_idle(pilot)
-
-
 def test_variant_picker(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("v", "v")  # open, move to the next one (onnx)
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, VariantPicker))
         await pilot.pause()
@@ -35,7 +29,7 @@ def test_variant_picker(ws: Workspace, snap_compare) -> None:
 
 def test_repair_dialog(ws: Workspace, snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("j", "j", "j")  # conv2d_1 on the tree: the dialog marks it
         await wait_idle(pilot)
         await pilot.press("R")

@@ -112,26 +112,28 @@ def stats_columns(named: list[tuple[str, Any]]) -> tuple[list[str], list[list[An
 
 def quant_rows(view: QuantView) -> list[list[Any]]:
     """The int8 facts of one tensor as (stat, value) rows."""
+    q = view.quant
     return [
-        ["q.scale", view.scale], ["q.zero_point", view.zero_point],
-        ["q.range_min", view.range_min], ["q.range_max", view.range_max],
-        ["q.levels_used", f"{view.levels_used} of {view.levels}"],
+        ["q.scale", q.scale], ["q.zero_point", q.zero_point],
+        ["q.range_min", q.range_min], ["q.range_max", q.range_max],
+        ["q.levels_used", f"{q.levels_used} of {q.levels}"],
         ["q.clipped_low", view.clipped_low], ["q.clipped_high", view.clipped_high],
-        ["q.clipped_share", fmt.pct(view.clipped_share, 3)],
+        ["q.clipped_share", fmt.pct(q.clipped_share, 3)],
     ]
 
 
 def quant_drawing(view: QuantView, what: str) -> Callable[[int, int], Text]:
     """Float and int8 on one grid, the zero point and the clip limits; per-channel weights
     add the strip of channel ranges below when there is room."""
-    markers = [Marker(view.range_min, f"◀{view.qmin}", CLIP_STYLE),
-               Marker(view.range_max, f"{view.qmax}▶", CLIP_STYLE)]
+    q = view.quant
+    markers = [Marker(q.range_min, f"◀{q.qmin}", CLIP_STYLE),
+               Marker(q.range_max, f"{q.qmax}▶", CLIP_STYLE)]
     if not view.per_channel:
-        markers.insert(0, Marker(0.0, f"zp {view.zero_point}", ZERO_STYLE))
+        markers.insert(0, Marker(0.0, f"zp {q.zero_point}", ZERO_STYLE))
     grid = (f"1 bar = {view.levels_per_bin} level{'s' if view.levels_per_bin > 1 else ''}"
-            f" of {fmt.number(view.scale)}" if view.levels_per_bin else "per-channel scales")
-    facts = (f"{view.levels_used}/{view.levels} levels used · clipped {view.clipped_low}◀ "
-             f"▶{view.clipped_high} ({fmt.pct(view.clipped_share, 2)}) · {grid}")
+            f" of {fmt.number(q.scale)}" if view.levels_per_bin else "per-channel scales")
+    facts = (f"{q.levels_used}/{q.levels} levels used · clipped {view.clipped_low}◀ "
+             f"▶{view.clipped_high} ({fmt.pct(q.clipped_share, 2)}) · {grid}")
 
     def draw(width: int, height: int) -> Text:
         series = [(view.float_counts, FLOAT_STYLE), (view.int8_counts, INT8_STYLE)]
