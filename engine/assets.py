@@ -9,10 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +215,9 @@ def _fetch(
 ) -> Path:
     """Download ``dl`` to ``target`` atomically, checking its checksum."""
     check_may_compute(f"download {what}")
+    import urllib.error  # here: a start-up that finds its files never pays for them
+    import urllib.request
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
     digest = hashlib.new(dl.algorithm)
@@ -248,6 +248,8 @@ def _extract_cifar(tarball: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
     try:
+        import tarfile
+
         with tarfile.open(tarball, "r:gz") as tar:
             tar.extractall(tmp, filter="data")
         os.replace(tmp / "cifar-10-batches-py", dest / "cifar-10-batches-py")
