@@ -37,13 +37,19 @@ class FindBar(Horizontal):
             self.cleared = cleared
 
     def compose(self) -> ComposeResult:
-        yield Label("/", id="find-prompt")
-        yield Input(placeholder="layer name (Keras, ONNX or PyTorch); Enter keeps it, "
-                    "Esc clears", id="find-input")
-        yield Label("", id="find-count")
+        return []  # built when first needed: hidden until /, it was part of every first paint
+
+    def _build(self) -> None:
+        if not self.children:
+            self.mount_all([
+                Label("/", id="find-prompt"),
+                Input(placeholder="layer name (Keras, ONNX or PyTorch); Enter keeps it, "
+                      "Esc clears", id="find-input"),
+                Label("", id="find-count")])
 
     @property
     def input(self) -> Input:
+        self._build()
         return self.query_one("#find-input", Input)
 
     @property
@@ -58,6 +64,7 @@ class FindBar(Horizontal):
         self.remove_class("-open")
 
     def show_count(self, text: str) -> None:
+        self._build()
         self.query_one("#find-count", Label).update(text)
 
     def on_input_changed(self, event: Input.Changed) -> None:
