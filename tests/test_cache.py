@@ -128,3 +128,20 @@ def test_cached_only_reads_what_is_cached_and_never_computes(tmp_path) -> None:
         t.start()
         t.join()
     assert done == [5] and calls == [1, 1]
+
+
+def test_library_versions_are_what_importlib_metadata_says() -> None:
+    """Cache keys hold these: the quick read of the Version header must agree."""
+    from importlib import metadata
+
+    from engine.cache import library_versions
+
+    names = ["numpy", "onnx", "onnxruntime", "torch", "textual", "no-such-distribution"]
+    want = {}
+    for name in names:
+        try:
+            want[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            want[name] = "missing"
+    assert library_versions(names) == want
+    assert want["no-such-distribution"] == "missing" and want["numpy"] != "missing"
