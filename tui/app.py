@@ -225,8 +225,10 @@ class R8App(App[None]):
         if pending is None:
             import importlib
 
-            module, name = LATER_PANES[screen]
-            pane = getattr(importlib.import_module(module), name)(id=f"{screen}-pane")
+            module_name, name = LATER_PANES[screen]
+            module = importlib.import_module(module_name)
+            self.add_screen_css(Path(str(module.__file__)).with_suffix(".tcss"))
+            pane = getattr(module, name)(id=f"{screen}-pane")
             pending = self._building[screen] = self.query_one(f"TabPane#{screen}").mount(pane)
         await pending
         return self.query_one(f"#{screen}-pane", Pane)
@@ -387,6 +389,14 @@ class R8App(App[None]):
         self.screen.set_focus(None)
         self.tabs.active = screen
         self.call_after_refresh(pane.focus_default)
+
+    def add_screen_css(self, path: Path) -> None:
+        """A screen's own styles (``SCREEN.tcss`` beside its module), added to the app's when
+        it is first built: as app styles, not as a widget's DEFAULT_CSS, so that they rank as
+        they did in app.tcss. Only the Model screen's are parsed at start-up."""
+        if path.exists():
+            self.stylesheet.add_source(path.read_text(), read_from=(str(path), ""))
+            self.stylesheet.reparse()
 
     async def _build_and_show(self, screen: str) -> None:
         await self.build_pane(screen)
