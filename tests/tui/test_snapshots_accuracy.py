@@ -43,7 +43,8 @@ def test_input_screen_with_a_tie(ws: Workspace, snap_compare, size: tuple[int, i
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_flipped_image_screen(ws: Workspace, snap_compare) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_flipped_image_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("V", "4")  # onnx-int8 (back from keras, round the end)
         pane = await built(pilot, "accuracy")
@@ -54,4 +55,4 @@ def test_flipped_image_screen(ws: Workspace, snap_compare) -> None:
         await settle(pilot)
 
     app = make_app(ws, variants=VARIANTS, subset="first:500")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -7,6 +7,7 @@ pytest tests/tui/test_snapshots_app.py --snapshot-update
 
 from __future__ import annotations
 
+import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
@@ -15,13 +16,14 @@ from tests.tui.conftest import built, make_app, settle, wait_idle, wait_until
 SIZE = (80, 24)
 
 
-def test_help_on_the_model_screen_80x24(ws: Workspace, snap_compare) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_on_the_model_screen(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
-    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(ws), terminal_size=size, run_before=run_before)
 
 
 def test_footer_of_the_input_screen_80x24(ws: Workspace, snap_compare) -> None:

@@ -6,6 +6,7 @@ pytest tests/tui/test_snapshots_repair.py --snapshot-update
 
 from __future__ import annotations
 
+import pytest
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
@@ -13,10 +14,11 @@ from tests.tui.conftest import make_app, settle, wait_idle, wait_until
 from tui.screens.repair import RepairScreen
 from tui.screens.variant_picker import VariantPicker
 
-SIZE = (80, 24)
+SIZES = [(80, 24), (120, 40)]
 
 
-def test_variant_picker(ws: Workspace, snap_compare) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_variant_picker(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await settle(pilot)
         await pilot.press("v", "v")  # open, move to the next one (onnx)
@@ -24,10 +26,11 @@ def test_variant_picker(ws: Workspace, snap_compare) -> None:
         await pilot.pause()
 
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8", "torch-int8"))
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_repair_dialog(ws: Workspace, snap_compare) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_repair_dialog(ws: Workspace, snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot) -> None:
         await settle(pilot)
         await pilot.press("j", "j", "j")  # conv2d_1 on the tree: the dialog marks it
@@ -37,4 +40,4 @@ def test_repair_dialog(ws: Workspace, snap_compare) -> None:
         await pilot.pause()
 
     app = make_app(ws, variants=("keras", "onnx", "onnx-int8"))
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

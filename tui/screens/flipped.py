@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from engine.types import CLASS_NAMES
 from tui.messages import FlipDetailLoaded, StageFailed
+from tui.widgets.footer import R8Footer
 from tui.widgets.image_view import ImageView
 from tui.widgets.table import R8Table
 
@@ -166,7 +167,7 @@ class FlipScreen(Screen[None]):
             with Vertical(id="flip-right"):
                 yield Static("", id="flip-title")
                 yield R8Table("flip-layers", id="flip-layers", title="layer by layer")
-        yield Footer()
+        yield R8Footer()
 
     @property
     def table(self) -> R8Table:
