@@ -208,8 +208,7 @@ class Cache:
     root: Path
     writable: bool = field(default=True, init=False)
     """False when the folder exists and can be read but not written."""
-    _tidied: list[Housekeeping] = field(default_factory=list, init=False, compare=False,
-                                        repr=False)
+    _tidied: Housekeeping | None = field(default=None, init=False, compare=False, repr=False)
     _tidy_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                        compare=False, repr=False)
     _warned: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
@@ -235,13 +234,15 @@ class Cache:
         first write or on this first look, not on opening (a warm start that only reads
         does not stat every entry; ~20 ms of r8-tui's first paint on 500 entries)."""
         with self._tidy_lock:
-            if not self._tidied:
+            done = self._tidied
+            if done is None:
                 try:
-                    self._tidied.append(self.tidy())
+                    done = self.tidy()
                 except (OSError, CacheError) as exc:
                     log.info("could not tidy cache %s (%s)", self.root, exc)
-                    self._tidied.append(Housekeeping())
-            return self._tidied[0]
+                    done = Housekeeping()
+                object.__setattr__(self, "_tidied", done)
+            return done
 
     # -- paths -----------------------------------------------------------------------------
     def path(self, stage: str, key: str, suffix: str = ".npz") -> Path:

@@ -35,13 +35,18 @@ CONVERT_LIBRARIES = ("tensorflow", "tf_keras", "tf2onnx", "onnx", "numpy")
 
 
 H5_CHECKS_VERSION = 1
-"""Bumped when check_h5_config or check_h5_weights change: their verdicts kept in the cache
+"""Bumped when check_h5_contents changes: their verdicts kept in the cache
 (Workspace.model_sha) are then made again."""
 
 
 def check_h5_file(path: Path) -> None:
     """Checks before TensorFlow loads the file: it exists, is HDF5, and its config is ResNet8's."""
     check_h5_header(path)
+    check_h5_contents(path)
+
+
+def check_h5_contents(path: Path) -> None:
+    """Its config names only what ResNet8 uses, and its weights are finite."""
     check_h5_config(path)
     check_h5_weights(path)
 

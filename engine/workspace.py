@@ -23,7 +23,7 @@ from engine.types import Dataset, ProgressFn
 DEFAULT_CACHE_DIR = "cache"
 FILE_SHA_STAGE = "file-sha256"
 H5_CHECK_STAGE = "model-check"
-"""The verdict of convert.check_h5_file's content checks, by the model file's hash."""
+"""The verdict of convert.check_h5_contents, by the model file's hash."""
 T = TypeVar("T")
 
 
@@ -103,8 +103,7 @@ class Workspace:
         sha = self.file_sha(path)
 
         def check() -> str:
-            convert.check_h5_config(path)
-            convert.check_h5_weights(path)
+            convert.check_h5_contents(path)
             return "accepted"
 
         self.cache.json_result(H5_CHECK_STAGE, make_key(H5_CHECK_STAGE, {

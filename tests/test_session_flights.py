@@ -1,4 +1,4 @@
-"""Session's one single-flight rule (tui.session ``_remember`` over ``_shared``): the work of a
+"""Session's one single-flight rule (tui.session ``_remember``): the work of a
 key runs once for every caller waiting for it, a cancelled caller stops waiting at once, and
 the work is cancelled only when no caller waits any more. The compute function is a gated
 stand-in, so each step happens when the test says (threading.Event gates, no sleeps)."""

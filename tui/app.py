@@ -39,7 +39,7 @@ from tui.messages import (
     StageProgress,
     VariantAdded,
 )
-from tui.screens.base import Pane
+from tui.screens.base import SHORT_CLASS, Pane, short_class
 from tui.screens.help import HelpScreen
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
@@ -49,9 +49,9 @@ from tui.widgets.footer import R8Footer
 from tui.widgets.job_bar import JobBar
 from tui.widgets.table import R8Table
 
-SCREENS = ("model", "input", "layers", "accuracy", "variants")
 TAB_TITLES = {"model": "1 Model", "input": "2 Input", "layers": "3 Layers",
               "accuracy": "4 Accuracy", "variants": "5 Every variant"}
+SCREENS = tuple(TAB_TITLES)
 LATER_PANES = {"input": ("tui.screens.input", "InputPane"),
                "layers": ("tui.screens.layers", "LayersPane"),
                "accuracy": ("tui.screens.accuracy", "AccuracyPane"),
@@ -80,8 +80,8 @@ def layer_matches(layers: Sequence[Any], query: str) -> list[str]:
 
 def full_class_header(name: str) -> str:
     """A confusion-matrix column shortened to fit the screen (``autom``), in full."""
-    return next((c for c in CLASS_NAMES if c != name and c[:len(name)] == name
-                 and len(name) == 5), name)
+    return next((c for c in CLASS_NAMES if c != name and short_class(c) == name
+                 and len(name) == SHORT_CLASS), name)
 
 
 def export_cell_text(value: Any) -> str:

@@ -50,6 +50,11 @@ SHARED_THREAD = "r8-job-shared-"
 THREAD_PREFIX, so the app and the tests see them)."""
 
 
+def onnx_key(opset: int) -> tuple[Hashable, ...]:
+    """The session's key of the float ONNX model (prepare computes it; read_cached finds it)."""
+    return ("artifact", "onnx", opset)
+
+
 @dataclass(eq=False)
 class _Flight:
     """One shared computation in flight: the jobs waiting for it and what it gave."""
@@ -115,7 +120,7 @@ class Session:
     same cache artifact: the float ONNX model, a quantized model) while it is being computed
     waits for the first instead of computing it again, and gives up waiting when its own
     ``cancel`` event is set; the work itself stops only when no caller waits for it any more
-    (``_shared``). The ``known_*`` accessors never compute.
+    (``_remember``). The ``known_*`` accessors never compute.
     """
 
     def __init__(
@@ -158,41 +163,32 @@ class Session:
         what is missing, and any error, is left to the jobs, which show progress and say
         what is wrong."""
         from engine import layers
-        from engine.cache import NotCached, cached_only
+        from engine.cache import cached_only
 
         opset = self.opts.opset
         try:
             with cached_only():
                 onnx = self.ws.onnx_path(opset)
                 with self._lock:
-                    self._memo.setdefault(("artifact", "onnx", opset), onnx)
+                    self._memo.setdefault(onnx_key(opset), onnx)
                     self._memo.setdefault(("layers",), layers.layer_map(self.ws, opset))
                 if self.variant_of(variant).has_weights:
                     by_layer = self._weights_by_layer(variant)
                     with self._lock:
                         self._memo.setdefault(("weights", variant), by_layer)
-        except NotCached:
-            pass
-        except Exception:  # noqa: BLE001  (the jobs that need it report it, with its fix)
-            pass
+        except Exception:  # noqa: BLE001  (NotCached on a cold start; an error: the jobs
+            pass           # that need it report it, with its fix)
 
     def _remember(self, key: tuple[Hashable, ...],
                   compute: Callable[[ProgressFn, threading.Event], T],
                   on_progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None) -> T:
-        """``compute(progress, stop)`` once per key: ``_shared``, the one single-flight rule
-        of the session. ``stop`` is the flight's cancel event, set only when no caller waits
-        any more (never a caller's own ``cancel``); ``progress`` reaches every caller still
-        waiting."""
-        return self._shared(key, compute, on_progress, cancel)
-
-    def _shared(self, key: tuple[Hashable, ...],
-                compute: Callable[[ProgressFn, threading.Event], T],
-                on_progress: ProgressFn | None, cancel: threading.Event | None) -> T:
-        """``compute(on_progress, cancel)`` once per key, in a thread of its own, for every job
-        that asks meanwhile: a cancelled job stops waiting at once, but the work goes on for
-        the others and is cancelled only when none waits any more (then its temp files are
-        removed before a new caller starts it again: one computation in flight per key)."""
+        """``compute(progress, stop)`` once per key (the session's one single-flight rule), in
+        a thread of its own, for every job that asks meanwhile: a cancelled job stops waiting
+        at once, but the work goes on for the others; ``stop`` (the flight's cancel event,
+        never a caller's own ``cancel``) is set only when none waits any more, and its temp
+        files are removed before a new caller starts it again: one computation in flight per
+        key. ``progress`` reaches every caller still waiting."""
         while True:
             with self._lock:
                 if key in self._memo:
@@ -271,16 +267,16 @@ class Session:
         if v.kind == "reference":
             return
         opset = self.opts.opset
-        self._shared(("artifact", "onnx", opset), lambda progress, stop: self.ws.onnx_path(
+        self._remember(onnx_key(opset), lambda progress, stop: self.ws.onnx_path(
             opset, on_progress=progress, cancel=stop), on_progress, cancel)
         if isinstance(v, V.QuantizedVariant):
             # a variant registered at run time (VARIANT@recommended, a repaired one) is built
             # as its recipe with its own settings; the key holds them, so a re-registered
             # name with other settings is quantized again
             opts = v.options(self.opts)
-            self._shared(("artifact", v.base, opts.quant, opset),
-                         lambda progress, stop: quantize.quantize(
-                             self.ws, [v.base], opts, progress, stop), on_progress, cancel)
+            self._remember(("artifact", v.base, opts.quant, opset),
+                           lambda progress, stop: quantize.quantize(
+                               self.ws, [v.base], opts, progress, stop), on_progress, cancel)
 
     def variant_of(self, name: str) -> V.Variant:
         """The registered variant ``name``; ``VARIANT@recommended`` is registered here with

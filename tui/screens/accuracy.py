@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 from engine import format as fmt
 from engine.types import CLASS_NAMES, ProgressFn
 from tui.messages import AccuracyLoaded
-from tui.screens.base import Pane, pct
+from tui.screens.base import Pane, pct, short_class
 from tui.screens.flipped import (
     FLIP_HEADER,
     FlipFilter,
@@ -238,7 +238,7 @@ class AccuracyPane(Pane):
             ["class", "accuracy", "Δ", "bar"], per_class_rows(self.report, row),
             [None, pct, lambda v: f"{v:+.1f}", None])
         self.confusion_table.load(
-            ["true", *(c[:5] for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
+            ["true", *(short_class(c) for c in CLASS_NAMES)], confusion_rows(self.report, row.variant))
         repaint_measured(self.per_class_table)
         repaint_measured(self.confusion_table)
         self.browsed = self.browsed_variant(row.variant)

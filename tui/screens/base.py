@@ -74,6 +74,15 @@ pct = fmt.pct
 """Percentages as everywhere (engine.format.pct)."""
 
 
+SHORT_CLASS = 5
+"""Letters of a class name where columns are narrow (``autom``): confusion and logits
+headers, tie marks, top-3."""
+
+
+def short_class(name: str) -> str:
+    return name[:SHORT_CLASS]
+
+
 def top_k(probs: Any, k: int = 3) -> list[tuple[int, float]]:
     """The k most probable classes; on a tie the lower class index first, as argmax."""
     order = np.argsort(-np.asarray(probs), kind="stable")[:k]

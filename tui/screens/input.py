@@ -15,7 +15,7 @@ from engine.logits import has_logits
 from engine.ties import tie_broken_argmax
 from engine.types import CLASS_NAMES
 from tui.messages import LogitsLoaded, PredictionsLoaded
-from tui.screens.base import Pane, top_k
+from tui.screens.base import Pane, short_class, top_k
 from tui.screens.flipped import repaint_measured
 from tui.session import InputLogits, InputPredictions
 from tui.widgets.image_view import ImageView
@@ -37,7 +37,7 @@ def tie_mark(probs: np.ndarray, logits: np.ndarray | None) -> str:
     tied = np.flatnonzero(probs == probs.max())
     if len(tied) < 2:
         return ""
-    mark = "tie " + "=".join(class_name(int(c))[:5] for c in tied)
+    mark = "tie " + "=".join(short_class(class_name(int(c))) for c in tied)
     if logits is not None:
         broken = int(tie_broken_argmax(probs[None], logits[None])[0])
         if broken != int(tied[0]):
@@ -63,12 +63,12 @@ def prediction_rows(preds: InputPredictions, row: int = 0,
 
 
 def short_classes(text: str | None) -> str:
-    """Class names in a cell cut to 5 letters as the logits table's headers are (the
+    """Class names in a cell cut as the logits table's headers are (the
     exported value keeps them whole)."""
     if text is None:
         return "-"
     for name in CLASS_NAMES:
-        text = text.replace(f"{name} ", f"{name[:5]} ")
+        text = text.replace(f"{name} ", f"{short_class(name)} ")
     return text
 
 
@@ -242,7 +242,7 @@ class InputPane(Pane):
         every = len(classes) == len(CLASS_NAMES)
         self.logits_table.border_title = (f"logits before softmax{true} (z full screen)"
                                           if every else f"logits{true} (z: all 10)")
-        self.logits_table.load(["variant", *(CLASS_NAMES[c][:5] for c in classes)],
+        self.logits_table.load(["variant", *(short_class(CLASS_NAMES[c]) for c in classes)],
                                logit_rows(self.logits, row, classes),
                                [None, *([logit_text] * len(classes))])
         repaint_measured(self.logits_table)

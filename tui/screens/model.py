@@ -216,8 +216,8 @@ class ModelPane(Pane):
 
     def refresh_data(self) -> None:
         session = self.r8.session
-        if not self.layer_infos and session.known_layers():
-            self.layer_infos = session.known_layers() or ()  # read before the first frame
+        if not self.layer_infos and (known := session.known_layers()):
+            self.layer_infos = known  # read before the first frame (Session.read_cached)
             self.focus_if_active(self.layer_tree)
         if not self.layer_infos:
             self.start("model", "layers",

@@ -7,7 +7,6 @@ shows up as the first jobs start, so it was part of every first paint (issue 14)
 
 from __future__ import annotations
 
-from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -83,7 +82,6 @@ class JobBar(Widget):
                 right.append(" ")
         if right.cell_len > width // 2:  # narrow: the label keeps half
             right = Text(f" {self.done_text} ", no_wrap=True)
-        label = Text(" " + self.label_text, no_wrap=True, overflow="ellipsis",
-                     style=Style())
+        label = Text(" " + self.label_text, no_wrap=True, overflow="ellipsis")
         label.truncate(max(0, width - right.cell_len), overflow="ellipsis", pad=True)
         return label + right

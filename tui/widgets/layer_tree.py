@@ -126,10 +126,9 @@ class LayerTree(Tree[Any]):
         if layers:
             # the first layer with weights, at once: the first frame shows it selected
             start = next((x for x in layers if x.params), layers[0])
-            blocks = list(self._blocks)
-            line = sum(1 + len(self._blocks[b].children) for b in blocks[:blocks.index(start.block)])
-            line += 1 + [x.name for x in layers if x.block == start.block].index(start.name)
-            self.cursor_line = line  # no scrolling: the tree is not laid out yet
+            self.get_node_at_line(0)  # numbers the tree's lines (each node's .line)
+            # cursor_line, not move_cursor: no scrolling, the tree is not laid out yet
+            self.cursor_line = self._layer_nodes[start.name].line
 
     @staticmethod
     def _relabel(node: TreeNode[Any], label: Text) -> None:
