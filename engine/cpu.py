@@ -9,11 +9,16 @@ Runtime, 7-bit activations in PyTorch) avoids the saturation at a small cost in 
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
+CPUINFO_ENV = "R8_CPUINFO"
+"""A file read instead of /proc/cpuinfo: the test suite pins a CPU without VNNI with it, so that
+the automatic reduce_range, and every int8 figure that follows from it, is the same on every
+machine (with reduce_range on, VNNI and non-VNNI kernels compute the same integers)."""
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 """Any of these means non-saturating u8 x s8 dot products."""
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
@@ -48,9 +53,12 @@ class CpuFeatures:
         return f"{head} with {', '.join(self.vnni_flags)}" if self.vnni else f"{head} without VNNI"
 
 
-def cpu_features(cpuinfo: Path = CPUINFO, machine: str | None = None) -> CpuFeatures:
-    """Read the CPU's int8-relevant flags (``cpuinfo`` and ``machine`` are for tests)."""
+def cpu_features(cpuinfo: Path | None = None, machine: str | None = None) -> CpuFeatures:
+    """Read the CPU's int8-relevant flags from ``cpuinfo`` (default: $R8_CPUINFO, else
+    /proc/cpuinfo); ``machine`` defaults to ``platform.machine()``."""
     machine = machine if machine is not None else platform.machine()
+    if cpuinfo is None:
+        cpuinfo = Path(os.environ.get(CPUINFO_ENV) or CPUINFO)
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:

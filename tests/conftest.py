@@ -2,6 +2,11 @@
 
 Nothing is mocked. One cache dir per test session (converted once, ~5 s).
 Set R8_TEST_CACHE to reuse a cache between local runs.
+
+The suite reads its CPU flags from tests/cpuinfo_without_vnni.txt (R8_CPUINFO), so the automatic
+reduce_range is on for the u8-activation variants on every machine and the int8 figures the tests
+and snapshots check are the same with and without VNNI (set R8_CPUINFO to another file to run the
+suite as another CPU would).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.types import Dataset
-from engine.workspace import Workspace
+os.environ.setdefault("R8_CPUINFO", str(Path(__file__).with_name("cpuinfo_without_vnni.txt")))
+
+from engine.types import Dataset  # noqa: E402
+from engine.workspace import Workspace  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,10 @@ def test_footer_of_the_layers_screen_with_a_find_80x24(ws: Workspace, snap_compa
         await pilot.press("slash", *"activation_", "enter")  # a find: n/N step, the tables filter
         await wait_idle(pilot)
 
-    assert snap_compare(make_app(ws), terminal_size=SIZE, run_before=run_before)
+    # keras against onnx-int8: SQNRs of 20-40 dB; keras against onnx is float rounding (~127 dB)
+    # whose last digits differ between CPUs (AVX2 and AVX-512 kernels)
+    app = make_app(ws, variants=("keras", "onnx-int8"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
 def test_footer_of_the_accuracy_screen_sorted_80x24(ws: Workspace, snap_compare) -> None:

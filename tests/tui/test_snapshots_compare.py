@@ -14,6 +14,9 @@ from engine.workspace import Workspace
 from tests.tui.conftest import built, make_app, settle, wait_idle, wait_until
 
 VARIANTS = ("keras", "onnx", "onnx-int8")
+EVERY = ("keras", "onnx-int8", "torch-int8")
+"""The every-variant view shows SQNR against keras: int8 variants only, since a float variant's
+~127 dB is rounding noise whose last digits differ between CPUs (AVX2 and AVX-512 kernels)."""
 SIZES = [(80, 24), (120, 40)]
 
 
@@ -39,10 +42,10 @@ def test_every_variant(ws: Workspace, snap_compare, size: tuple[int, int]) -> No
         await pilot.press("5")
         pane = await built(pilot, "variants")
         await wait_until(pilot, lambda: pane.layer_list.values and all(
-            pane.is_loaded(v, "test:0") for v in VARIANTS))
+            pane.is_loaded(v, "test:0") for v in EVERY))
         await wait_idle(pilot)
         await pilot.press(*["right_square_bracket"] * 5)  # activation_1
         await settle(pilot)
 
-    assert snap_compare(make_app(ws, variants=VARIANTS), terminal_size=size,
+    assert snap_compare(make_app(ws, variants=EVERY), terminal_size=size,
                         run_before=run_before)
