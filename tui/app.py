@@ -495,15 +495,13 @@ class R8App(App[None]):
         """Filter the active screen's layer tables; on the Model screen move the tree to the
         first match (``jump``)."""
         names = frozenset(self.find_matches)
-        shown = 0
         for table in self.query(R8Table):  # tables without a layer column ignore it
-            shown = table.set_filter(self.find_query, names)
+            table.set_filter(self.find_query, names)
         if self.find_query:
             total = len(self.session.known_layers() or ())
             self.find_bar.show_count(f"{len(self.find_matches)} of {total} layers")
         if jump and self.find_matches and self.tabs.active == "model":
             self.model_pane.layer_tree.select_layer(self.find_matches[0])
-        del shown
         self.refresh_bindings()
 
     def action_find_match(self, step: int) -> None:

@@ -223,16 +223,15 @@ class R8Table(DataTable):
         self.sort_by(self.sort_column if self.sort_column is not None else 0,
                      not self.sort_reverse)
 
-    def set_filter(self, text: str, names: frozenset[str] = frozenset()) -> int:
+    def set_filter(self, text: str, names: frozenset[str] = frozenset()) -> None:
         """Show only rows with ``text`` in a text cell or a cell in ``names`` (layers whose
-        ONNX or PyTorch names match); returns how many rows are shown."""
+        ONNX or PyTorch names match)."""
         if text == self.filter_text and names == self.filter_names:
-            return len(self.order)
+            return
         selected = self.source_row(self.cursor_row)
         self.filter_text, self.filter_names = text, names
         self._render_rows(0)
         self._keep_selection(selected)
-        return len(self.order)
 
     def _keep_selection(self, source: int | None) -> None:
         shown = self.shown_row(source) if source is not None else None
