@@ -6,6 +6,7 @@ worker threads; the screens lay out widgets and ask for the jobs they need.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -199,6 +200,7 @@ class R8App(App[None]):
     def on_mount(self) -> None:
         self.show_context()
         self.active_pane.refresh_data()
+        self.call_after_refresh(resume_collection)
         if self.session.opts.device != "cpu":
             self.call_after_refresh(self.find_device)
 
@@ -746,6 +748,15 @@ class R8App(App[None]):
     def on_device_found(self, event: DeviceFound) -> None:
         self.device_text = event.text
         self.show_context()
+
+
+def resume_collection() -> None:
+    """After the first frame: if start-up turned the cyclic garbage collector off
+    (``tui_main.start``), freeze what it built (it lives as long as the app: later collections
+    never scan it again) and turn the collector back on. A no-op when it was on."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def device_text(device: str, tf32: bool, checked: bool = False) -> str:

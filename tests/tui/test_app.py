@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.prompt import PromptScreen
 from tui.session import Session
 from tui.tui_main import main as tui_main
+from tui.tui_main import start as tui_main_start
 
 
 @sync
@@ -236,6 +238,25 @@ def test_bad_flag_is_one_line_error(capsys) -> None:
     assert tui_main(["--variants", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("r8-tui: error: unknown variant 'nope'") and err.count("\n") == 1
+    assert gc.isenabled(), "a start that fails turns the garbage collector back on"
+
+
+@sync
+async def test_start_collects_garbage_again_after_the_first_frame(ws: Workspace) -> None:
+    """r8-tui starts with the cyclic collector off; the first frame freezes what start-up
+    built and turns it back on."""
+    frozen = gc.get_freeze_count()
+    app = tui_main_start(["--cache-dir", str(ws.cache_dir), "--no-download",
+                          "--variants", "keras,onnx"])
+    try:
+        assert not gc.isenabled()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, gc.isenabled)
+            assert app.model_pane.stats.values, "the first frame showed the first layer"
+            assert gc.get_freeze_count() > frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def test_unusable_cache_dir_is_one_line_error_before_the_app_starts(tmp_path, capsys) -> None:
