@@ -19,9 +19,11 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Static, TabbedContent, TabPane, Tree
+from textual.timer import Timer
+from textual.widgets import Input, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 import engine
@@ -45,6 +47,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
 from tui.session import DEFAULT_INPUT, Session
+from tui.type_ahead import SOON, TypeAhead
 from tui.widgets.find_bar import FindBar
 from tui.widgets.footer import R8Footer
 from tui.widgets.job_bar import JobBar
@@ -60,16 +63,24 @@ LATER_PANES = {"input": ("tui.screens.input", "InputPane"),
 """The screens built (and their modules imported) the first time they are shown: at start
 only the Model screen is, which is most of the first paint's time saved (issue 14)."""
 VIEWS = ("weights", "biases", "activations")
+OPENS_DIALOG = frozenset({"pick_variant", "pick", "repair", "open_input_prompt", "find_layer",
+                          "export", "help", "command_palette"})
+"""Actions that open something taking focus: the keys typed after theirs wait for it."""
 DISPLAY_COLUMNS = frozenset({"bar"})
 """Columns drawn for the eye (block-character bars): never exported."""
 
 
 def layer_matches(layers: Sequence[Any], query: str) -> list[str]:
-    """Keras names of the layers whose Keras, ONNX or PyTorch names contain ``query``
-    (case-insensitive), in model order."""
+    """Keras names of the layers whose Keras names contain ``query`` (case-insensitive), in
+    model order; when no Keras name does, of those whose ONNX or PyTorch names do. (Every
+    convolution's ONNX node ends in ``BiasAdd``: ``add`` matched 21 of 30 layers, not the
+    three Add layers.)"""
     needle = query.lower()
     if not needle:
         return []
+    keras = [layer.name for layer in layers if needle in layer.name.lower()]
+    if keras:
+        return keras
     out = []
     for layer in layers:
         names = [layer.name, *layer.onnx_nodes, layer.onnx_output or "", *layer.torch_modules,
@@ -160,6 +171,9 @@ class R8App(App[None]):
         self._building: dict[str, Any] = {}
         """Screen -> the mount of its pane (LATER_PANES), started the first time it is shown."""
         session.read_cached(self.variant)  # the first frame shows it (issue 14: first paint)
+        self.type_ahead = TypeAhead(lambda: self.focused, super().on_event)
+        """Keys typed before a prompt, picker or the find bar has focus (tui/type_ahead.py)."""
+        self._type_ahead_timer: Timer | None = None
         self.device_text = device_text(session.opts.device, session.opts.tf32)
         """The header's device indicator (``cpu``, ``cuda · TF32 off``); a device other than
         cpu is checked in a job, never by importing torch on the UI thread."""
@@ -172,6 +186,45 @@ class R8App(App[None]):
         classes = screen._get_breakpoint_classes(self.size.height, self.VERTICAL_BREAKPOINTS)
         screen.set_class(True, *classes, update=False)
         return screen
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        if await self.type_ahead.hold(event):
+            return
+        await super().on_event(event)
+        if self.opens_dialog(event.key):
+            self.expect_focus_in(SOON)
+
+    def opens_dialog(self, key: str) -> bool:
+        """Whether ``key``'s binding, where focus is now, opens something that takes focus (a
+        prompt, a picker, help, the find bar): the keys typed after it are for that."""
+        if isinstance(self.focused, Input):
+            return False  # typed into the input
+        active = self.screen.active_bindings.get(key)
+        return active is not None and active.enabled \
+            and active.binding.action.split("(")[0] in OPENS_DIALOG
+
+    def expect_focus_in(self, where: DOMNode) -> None:
+        """The next keys are for ``where`` (a dialog just pushed, the find bar just opened;
+        SOON: what the binding of the key just sent on will open): they wait until focus is
+        inside it."""
+        self.type_ahead.expect_focus_in(where)
+        if self._type_ahead_timer is None:
+            self._type_ahead_timer = self.set_interval(0.01, self._check_type_ahead)
+
+    async def _check_type_ahead(self) -> None:
+        await self.type_ahead.check()
+        if not self.type_ahead.waiting and self._type_ahead_timer is not None:
+            self._type_ahead_timer.stop()
+            self._type_ahead_timer = None
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        result = super().push_screen(screen, *args, **kwargs)
+        if isinstance(screen, Screen):
+            self.expect_focus_in(screen)
+        return result
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the app; on exit, do not wait for job threads still busy (they were cancelled,
@@ -468,6 +521,7 @@ class R8App(App[None]):
         bar = self.find_bar
         bar.input.value = self.find_query
         bar.open()
+        self.expect_focus_in(bar)
 
     def on_find_bar_changed(self, event: FindBar.Changed) -> None:
         if event.cleared:
@@ -501,7 +555,10 @@ class R8App(App[None]):
             table.set_filter(self.find_query, names)
         if self.find_query:
             total = len(self.session.known_layers() or ())
-            self.find_bar.show_count(f"{len(self.find_matches)} of {total} layers")
+            needle = self.find_query.lower()
+            by = "" if all(needle in n.lower() for n in self.find_matches) \
+                else " by ONNX/PyTorch name"
+            self.find_bar.show_count(f"{len(self.find_matches)} of {total} layers{by}")
         if jump and self.find_matches and self.tabs.active == "model":
             self.model_pane.layer_tree.select_layer(self.find_matches[0])
         self.refresh_bindings()

@@ -129,6 +129,9 @@ async def test_find_as_you_type_over_keras_onnx_and_torch_names(ws: Workspace) -
         query.lower() in n.lower() for n in (*x.onnx_nodes, *x.torch_modules))]
     assert "conv2d_3" in expected and len(expected) >= 2  # the folded BatchNorm as well
     assert layer_matches(infos, query) == expected
+    # a Keras name first: `add` is the three Add layers, not every BiasAdd convolution
+    assert layer_matches(infos, "ADD") == ["add", "add_1", "add_2"]
+    assert len(layer_matches(infos, "biasadd")) > 3
     app = make_app(ws)
     async with app.run_test(size=(80, 24)) as pilot:
         tree = app.model_pane.layer_tree
@@ -141,7 +144,7 @@ async def test_find_as_you_type_over_keras_onnx_and_torch_names(ws: Workspace) -
         await pilot.pause()
         assert app.find_matches == expected
         assert tree.selected_layer.name == expected[0]  # moved as the user typed
-        assert f"{len(expected)} of {len(infos)} layers" in screen_text(app)
+        assert f"{len(expected)} of {len(infos)} layers by ONNX/PyTorch name" in screen_text(app)
         await pilot.press("enter")
         await pilot.pause()
         assert app.focused is tree and not app.find_bar.is_open

@@ -1,0 +1,81 @@
+"""Keys typed ahead of the focus: held until the widget they were meant for can take them.
+
+Textual moves focus a few messages after it is asked to (``Widget.focus`` is a ``call_later``),
+and a pushed screen mounts its widgets after it is on the stack. Keys that arrive in between
+(typed quickly, sent in one read over SSH, or pasted) went to whatever had focus before: ``o``
+then ``test:5`` Enter opened the input prompt with ``est:5`` (the ``t`` went to the Model
+screen), ``/add`` showed the Accuracy screen (``a``) instead of finding ``add``.
+
+Textual also hands each key to the focused widget and runs its binding only when the key
+comes back up to the app, so the keys of a burst are all on their way to the old focus before
+the first one's binding runs. So the app looks up, as a key arrives, whether its binding opens
+something that takes focus (``expect_soon``); the keys after it are held until the dialog or
+bar is there (``expect_focus_in``) and focus is inside it, then sent on in order, as if they
+had come then. Nothing is held longer than ``HOLD_S``: a dialog that never takes focus gets
+its keys late, not lost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from textual import events
+from textual.dom import DOMNode
+from textual.widget import Widget
+
+HOLD_S = 0.5
+"""The longest a key is held (focus lands within milliseconds; this only bounds a mistake)."""
+SOON = DOMNode()
+"""What keys are held for between a key whose binding opens something and that binding."""
+
+
+class TypeAhead:
+    """Keys held for ``where`` (a screen or widget) until focus is inside it."""
+
+    def __init__(self, focused: Callable[[], Widget | None],
+                 send: Callable[[events.Key], Awaitable[None]]) -> None:
+        self._focused = focused
+        self._send = send
+        self._where: DOMNode | None = None
+        self._until = 0.0
+        self._held: list[events.Key] = []
+
+    @property
+    def waiting(self) -> bool:
+        return self._where is not None
+
+    def expect_soon(self) -> None:
+        """A key whose binding will open something that takes focus has just been sent on."""
+        self.expect_focus_in(SOON)
+
+    def expect_focus_in(self, where: DOMNode) -> None:
+        """The keys that come next are for ``where``, which is about to take focus."""
+        self._where, self._until = where, time.monotonic() + HOLD_S
+
+    def _arrived(self) -> bool:
+        focused, where = self._focused(), self._where
+        return (focused is not None and where is not None and where is not SOON
+                and (focused is where or where in focused.ancestors)) \
+            or time.monotonic() > self._until
+
+    async def hold(self, event: events.Key) -> bool:
+        """True if ``event`` is held (focus is still on its way); else the held keys have
+        been sent first and the caller sends ``event`` as usual."""
+        if self._where is None:
+            return False
+        if not self._arrived():
+            self._held.append(event)
+            return True
+        await self.release()
+        return False
+
+    async def check(self) -> None:
+        """Send the held keys once focus has arrived (called on a short timer)."""
+        if self._where is not None and self._arrived():
+            await self.release()
+
+    async def release(self) -> None:
+        held, self._held, self._where = self._held, [], None
+        for event in held:
+            await self._send(event)
