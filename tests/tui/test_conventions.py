@@ -169,6 +169,31 @@ async def test_find_as_you_type_over_keras_onnx_and_torch_names(ws: Workspace) -
         await wait_idle(pilot)
 
 
+@sync
+async def test_find_says_which_matches_a_comparison_leaves_out(ws: Workspace) -> None:
+    """`add` on the Layers screen against onnx-int8: ORT fuses the Adds, the table has no row
+    for them, and the find says so instead of a bare `0 of 17`."""
+    from engine import compare
+    from engine import inputs as I
+
+    rep = compare.compare_activations(ws, "keras", "onnx-int8", I.parse_input(ws, "test:0"))
+    absent = [n for n in ("add", "add_1", "add_2") if n in rep.skipped]
+    assert absent, "the engine compares no Add layer of onnx-int8"
+    app = make_app(ws, variants=("keras", "onnx-int8"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        pane = await built(pilot, "layers")
+        await wait_until(pilot, lambda: pane.compare_table.values)
+        await wait_idle(pilot)
+        await pilot.press("slash", *"add", "enter")
+        await wait_idle(pilot)
+        subtitle = str(pane.compare_table.border_subtitle)
+        shown = [r[0] for r in pane.compare_table.rows_in_view()]
+        assert f"/add: {len(shown)} of {len(pane.compare_table.values)}" in subtitle
+        assert f"{len(absent)} more not materialised in both" in subtitle
+
+
+
 # -- footer and help ------------------------------------------------------------------------
 
 @sync

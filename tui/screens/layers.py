@@ -194,6 +194,7 @@ class LayersPane(Pane):
             f"first < {rep.threshold_db:g} dB: [b]{first}[/]\n{isolated} · "
             "[dim]a/b pick, u swap, Enter: on Model[/]")
         self.compare_table.border_title = f"{b} against {a}"
+        self.compare_table.left_out = (rep.skipped, "not materialised in both")
         self.compare_table.load(list(COMPARE_HEADER), comparison_rows(rep), COMPARE_FORMATS)
         series = {"accumulated": [c.diff.sqnr_db for c in rep.layers]}
         if rep.isolated_variant:

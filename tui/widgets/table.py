@@ -80,6 +80,9 @@ class R8Table(DataTable):
         layer of ``filter_names`` there; empty shows all. Tables without a layer column
         show every row."""
         self.filter_names: frozenset[str] = frozenset()
+        self.left_out: tuple[tuple[str, ...], str] = ((), "")
+        """Layers this table has no row for, and why (``not materialised in onnx-int8``): a
+        find that matches them says so instead of an unexplained ``0 of 17``."""
         self.order: list[int] = []
         """Shown row -> index in ``values``."""
         self._formats: list[Formatter | None] = []
@@ -242,6 +245,10 @@ class R8Table(DataTable):
         parts = []
         if self.filter_text and FILTER_COLUMN in self.header:
             parts.append(f"/{self.filter_text}: {len(self.order)} of {len(self.values)}")
+            names, why = self.left_out
+            missing = [n for n in names if n in self.filter_names]
+            if missing:
+                parts.append(f"{len(missing)} more {why}")
         if self.sort_column is not None and self.sort_column < len(self.header):
             arrow = "▼" if self.sort_reverse else "▲"
             parts.append(f"by {self.header[self.sort_column]} {arrow}")
