@@ -3,12 +3,16 @@ in one read over SSH or on a paste, lands where the first key of the burst moved
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from engine.workspace import Workspace
 from tests.tui.conftest import make_app, sync, wait_idle, wait_until
+from tui.app import R8App
 from tui.screens.prompt import PromptScreen
 
 
@@ -27,42 +31,28 @@ async def burst(pilot: Pilot, *keys: str) -> None:
     await pilot.pause()
 
 
+BURSTS = [
+    # `/add`: the find bar gets `add` (the `a` showed the Accuracy screen)
+    (("/", "a", "d", "d"), lambda app: app.find_query == "add" and app.tabs.active == "model"
+     and app.focused is app.find_bar.input and "add" in app.find_matches),
+    # `o`, `test:5`, Enter: that input is shown (the prompt got `est:5`: an error)
+    (("o", *"test:5", "enter"), lambda app: app.input_text == "test:5"
+     and not isinstance(app.screen, PromptScreen)),
+    # `v j Enter`: the next variant
+    (("v", "j", "enter"), lambda app: app.variant == app.session.variants[1]),
+]
+
+
+@pytest.mark.parametrize(("keys", "done"), BURSTS, ids=["find", "input-prompt", "picker"])
 @sync
-async def test_find_typed_ahead_finds(ws: Workspace) -> None:
-    """`/add` in one read: the find bar gets `add` (the `a` showed the Accuracy screen)."""
+async def test_keys_typed_ahead_land_where_the_first_one_moved_focus(
+        ws: Workspace, keys: tuple[str, ...], done: Callable[[R8App], bool]) -> None:
     app = make_app(ws)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.model_pane.layer_infos)
         await wait_idle(pilot)
-        await burst(pilot, "/", "a", "d", "d")
-        await wait_until(pilot, lambda: app.find_query == "add")
-        assert app.tabs.active == "model"
-        assert app.find_bar.input.value == "add" and app.focused is app.find_bar.input
-        assert "add" in app.find_matches
-
-
-@sync
-async def test_input_prompt_typed_ahead_shows_that_input(ws: Workspace) -> None:
-    """`o`, `test:5`, Enter in one read shows test:5 (the prompt got `est:5`: an error)."""
-    app = make_app(ws)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.model_pane.layer_infos)
+        await burst(pilot, *keys)
+        await wait_until(pilot, lambda: done(app))
+        await burst(pilot, "escape", "j", "k")  # after it: keys answer at once, none held
         await wait_idle(pilot)
-        await burst(pilot, "o", *"test:5", "enter")
-        await wait_until(pilot, lambda: app.input_text == "test:5")
-        assert not isinstance(app.screen, PromptScreen)
-
-
-@sync
-async def test_variant_picker_typed_ahead_picks(ws: Workspace) -> None:
-    """`v j Enter` in one read picks the next variant."""
-    app = make_app(ws)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.model_pane.layer_infos)
-        await wait_idle(pilot)
-        assert app.variant == app.session.variants[0]
-        await burst(pilot, "v", "j", "enter")
-        await wait_until(pilot, lambda: app.variant == app.session.variants[1])
-        await burst(pilot, "j", "k")  # after the picker: keys go to the tree again, at once
-        await wait_idle(pilot)
-        assert app.type_ahead.waiting is False
+        assert not app.type_ahead.waiting
