@@ -23,6 +23,7 @@ from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
@@ -47,7 +48,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.model import ModelPane
 from tui.screens.prompt import PromptScreen
 from tui.session import DEFAULT_INPUT, Session
-from tui.type_ahead import SOON, TypeAhead
+from tui.type_ahead import TypeAhead
 from tui.widgets.find_bar import FindBar
 from tui.widgets.footer import R8Footer
 from tui.widgets.job_bar import JobBar
@@ -63,9 +64,12 @@ LATER_PANES = {"input": ("tui.screens.input", "InputPane"),
 """The screens built (and their modules imported) the first time they are shown: at start
 only the Model screen is, which is most of the first paint's time saved (issue 14)."""
 VIEWS = ("weights", "biases", "activations")
-OPENS_DIALOG = frozenset({"pick_variant", "pick", "repair", "open_input_prompt", "find_layer",
-                          "export", "help", "command_palette"})
-"""Actions that open something taking focus: the keys typed after theirs wait for it."""
+MOVES_FOCUS = frozenset({"pick_variant", "pick", "repair", "open_input_prompt", "find_layer",
+                         "export", "help", "command_palette", "show"})
+"""Actions that open something taking focus or show another screen: the keys typed after
+theirs wait for focus to get there (tui/type_ahead.py)."""
+CLOSES = frozenset({"cancel", "close", "pop_screen", "clear"})
+"""Actions that close a dialog or screen: the keys typed after theirs wait for focus to leave."""
 DISPLAY_COLUMNS = frozenset({"bar"})
 """Columns drawn for the eye (block-character bars): never exported."""
 
@@ -171,7 +175,7 @@ class R8App(App[None]):
         self._building: dict[str, Any] = {}
         """Screen -> the mount of its pane (LATER_PANES), started the first time it is shown."""
         session.read_cached(self.variant)  # the first frame shows it (issue 14: first paint)
-        self.type_ahead = TypeAhead(lambda: self.focused, super().on_event)
+        self.type_ahead = TypeAhead(lambda: self.focused, self.send_key)
         """Keys typed before a prompt, picker or the find bar has focus (tui/type_ahead.py)."""
         self._type_ahead_timer: Timer | None = None
         self.device_text = device_text(session.opts.device, session.opts.tf32)
@@ -188,29 +192,53 @@ class R8App(App[None]):
         return screen
 
     async def on_event(self, event: events.Event) -> None:
-        if not isinstance(event, events.Key) or event.is_forwarded:
+        if not isinstance(event, events.Key):
             await super().on_event(event)
             return
-        if await self.type_ahead.hold(event):
+        if event.is_forwarded:  # back up from the focused widget: its binding runs now
+            await super().on_event(event)
+            self.type_ahead.binding_ran(event)
             return
-        await super().on_event(event)
-        if self.opens_dialog(event.key):
-            self.expect_focus_in(SOON)
+        if not await self.type_ahead.hold(event):
+            await self.send_key(event)
 
-    def opens_dialog(self, key: str) -> bool:
-        """Whether ``key``'s binding, where focus is now, opens something that takes focus (a
-        prompt, a picker, help, the find bar): the keys typed after it are for that."""
-        if isinstance(self.focused, Input):
-            return False  # typed into the input
+    async def send_key(self, event: events.Key) -> None:
+        """Send a key from the terminal on to the focused widget, as Textual does; if it moves
+        focus, the keys after it wait for focus to get there (tui/type_ahead.py)."""
+        moves, leaving = self.moves_focus(event.key)
+        await super().on_event(event)
+        if moves:
+            self.type_ahead.expect_soon(event, leaving)
+            self._start_type_ahead_timer()
+
+    def moves_focus(self, key: str) -> tuple[bool, Widget | None]:
+        """Whether ``key``, where focus is now, moves focus, and the widget it leaves when it
+        closes something (then the keys after it wait for focus to leave that widget): Enter
+        where it closes (ENTER_CLOSES: the find bar, a prompt, the variant picker), a key that
+        closes a dialog or the find bar, or a binding that opens a prompt, a picker, help or
+        the find bar, or shows another screen (then the keys wait for what it opens)."""
+        focused = self.focused
+        if key == "enter" and focused is not None and any(
+                getattr(node, "ENTER_CLOSES", False) for node in focused.ancestors_with_self):
+            return True, focused
+        typing = isinstance(focused, Input)
+        if typing and key != "escape":
+            return False, None  # typed into the input
         active = self.screen.active_bindings.get(key)
-        return active is not None and active.enabled \
-            and active.binding.action.split("(")[0] in OPENS_DIALOG
+        if active is None or not active.enabled:
+            return False, None
+        action = active.binding.action.split("(")[0].removeprefix("app.")
+        if action in CLOSES:
+            return True, focused
+        return not typing and action in MOVES_FOCUS, None
 
     def expect_focus_in(self, where: DOMNode) -> None:
-        """The next keys are for ``where`` (a dialog just pushed, the find bar just opened;
-        SOON: what the binding of the key just sent on will open): they wait until focus is
-        inside it."""
+        """The next keys are for ``where`` (a dialog just pushed, the find bar just opened, a
+        screen just shown, the pane focus goes back to): they wait until focus is inside it."""
         self.type_ahead.expect_focus_in(where)
+        self._start_type_ahead_timer()
+
+    def _start_type_ahead_timer(self) -> None:
         if self._type_ahead_timer is None:
             self._type_ahead_timer = self.set_interval(0.01, self._check_type_ahead)
 
@@ -439,8 +467,10 @@ class R8App(App[None]):
             return
         pane = self.built_pane(screen)
         if pane is None:
+            self.expect_focus_in(self.query_one(f"#{screen}", TabPane))
             self.call_later(self._build_and_show, screen)
             return
+        self.expect_focus_in(pane)
         self.screen.set_focus(None)
         self.tabs.active = screen
         self.call_after_refresh(pane.focus_default)

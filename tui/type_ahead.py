@@ -24,10 +24,11 @@ from textual import events
 from textual.dom import DOMNode
 from textual.widget import Widget
 
-HOLD_S = 0.5
-"""The longest a key is held (focus lands within milliseconds; this only bounds a mistake)."""
+HOLD_S = 1.0
+"""The longest a key is held (focus lands within milliseconds, a screen built on first show
+within a few hundred; this only bounds a mistake)."""
 SOON = DOMNode()
-"""What keys are held for between a key whose binding opens something and that binding."""
+"""What keys are held for between a key whose binding moves focus and that binding."""
 
 
 class TypeAhead:
@@ -39,25 +40,42 @@ class TypeAhead:
         self._send = send
         self._where: DOMNode | None = None
         self._until = 0.0
+        self._trigger: events.Key | None = None
+        self._leaving: Widget | None = None
         self._held: list[events.Key] = []
 
     @property
     def waiting(self) -> bool:
         return self._where is not None
 
-    def expect_soon(self) -> None:
-        """A key whose binding will open something that takes focus has just been sent on."""
+    def expect_soon(self, trigger: events.Key, leaving: Widget | None = None) -> None:
+        """``trigger`` has just been sent on, and its binding will move focus: to what it
+        opens (which names itself with ``expect_focus_in``; if nothing does by the time the
+        binding has run, nothing is held), or, with ``leaving`` (Enter or Escape in an input),
+        anywhere away from ``leaving``."""
         self.expect_focus_in(SOON)
+        self._trigger, self._leaving = trigger, leaving
 
     def expect_focus_in(self, where: DOMNode) -> None:
         """The keys that come next are for ``where``, which is about to take focus."""
         self._where, self._until = where, time.monotonic() + HOLD_S
+        self._trigger = self._leaving = None
+
+    def binding_ran(self, event: events.Key) -> None:
+        """``event`` came back up to the app and its binding has run: if it was the trigger
+        and named nothing to wait for, the held keys go on."""
+        if self._where is SOON and event is self._trigger and self._leaving is None:
+            self._until = 0.0
 
     def _arrived(self) -> bool:
         focused, where = self._focused(), self._where
-        return (focused is not None and where is not None and where is not SOON
-                and (focused is where or where in focused.ancestors)) \
-            or time.monotonic() > self._until
+        if time.monotonic() > self._until:
+            return True
+        if focused is None or where is None:
+            return False
+        if where is SOON:
+            return self._leaving is not None and focused is not self._leaving
+        return focused is where or where in focused.ancestors
 
     async def hold(self, event: events.Key) -> bool:
         """True if ``event`` is held (focus is still on its way); else the held keys have
@@ -76,6 +94,12 @@ class TypeAhead:
             await self.release()
 
     async def release(self) -> None:
+        """Send the held keys in order; if one of them moves focus again (Enter in the find
+        bar just opened), the rest wait for that in turn."""
         held, self._held, self._where = self._held, [], None
-        for event in held:
-            await self._send(event)
+        self._trigger = self._leaving = None
+        while held:
+            await self._send(held.pop(0))
+            if self._where is not None:
+                self._held = held + self._held
+                return

@@ -14,6 +14,7 @@ from engine.workspace import Workspace
 from tests.tui.conftest import make_app, sync, wait_idle, wait_until
 from tui.app import R8App
 from tui.screens.prompt import PromptScreen
+from tui.screens.variant_picker import VariantPicker
 
 
 async def burst(pilot: Pilot, *keys: str) -> None:
@@ -40,10 +41,19 @@ BURSTS = [
      and not isinstance(app.screen, PromptScreen)),
     # `v j Enter`: the next variant
     (("v", "j", "enter"), lambda app: app.variant == app.session.variants[1]),
+    # `/add`, Enter, `k`: the find kept, then one layer up in the tree (the `k` was typed
+    # into the find: "no layer matches 'addk'")
+    (("/", *"add", "enter", "k"), lambda app: app.find_query == "add"
+     and app.focused is app.model_pane.layer_tree
+     and app.model_pane.layer_tree.selected_layer.name == "batch_normalization_2"),
+    # `3 a`: the Layers screen, then its A picker (the `a` reached the app: the Accuracy screen)
+    (("3", "a"), lambda app: isinstance(app.screen, VariantPicker)
+     and app.tabs.active == "layers"),
 ]
 
 
-@pytest.mark.parametrize(("keys", "done"), BURSTS, ids=["find", "input-prompt", "picker"])
+@pytest.mark.parametrize(("keys", "done"), BURSTS, ids=[
+    "find", "input-prompt", "picker", "find-then-tree", "screen-then-key"])
 @sync
 async def test_keys_typed_ahead_land_where_the_first_one_moved_focus(
         ws: Workspace, keys: tuple[str, ...], done: Callable[[R8App], bool]) -> None:

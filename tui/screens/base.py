@@ -43,9 +43,11 @@ class Pane(Vertical):
             widget.focus()
 
     def focus_default(self) -> None:
-        """Focus the pane's first focusable widget (the tree or the main table)."""
+        """Focus the pane's first focusable widget (the tree or the main table); keys typed
+        meanwhile wait for it (tui.type_ahead)."""
         first = next((w for w in self.query("*") if w.focusable), None)
         if first is not None:
+            self.r8.expect_focus_in(first)
             first.focus()
 
     def tables(self) -> list[R8Table]:

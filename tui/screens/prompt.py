@@ -15,6 +15,8 @@ from textual.widgets import Input, Label
 class PromptScreen(ModalScreen[str | None]):
     """Enter submits the text, Escape cancels (None)."""
 
+    ENTER_CLOSES = True
+    """Enter submits and closes (keys typed after it are for the screen below: tui.type_ahead)."""
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", placeholder: str = "",

@@ -20,6 +20,8 @@ from textual.widgets.option_list import Option
 class VariantPicker(ModalScreen[str | None]):
     """Dismissed with the picked variant's name, or None."""
 
+    ENTER_CLOSES = True
+    """Enter picks and closes (keys typed after it are for the screen below: tui.type_ahead)."""
     BINDINGS = [Binding("escape", "cancel", "Cancel"),
                 Binding("v,j", "move(1)", "Next", show=False),
                 Binding("V,k", "move(-1)", "Previous", show=False)]

@@ -25,6 +25,9 @@ class FindBar(Horizontal):
                                              padding: 0; }
     """
 
+    ENTER_CLOSES = True
+    """Enter keeps the find and closes the bar (keys typed after it go to the pane:
+    tui.type_ahead)."""
     BINDINGS = [Binding("escape", "clear", "Clear find")]
 
     class Changed(Message):
