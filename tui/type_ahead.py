@@ -8,11 +8,13 @@ screen), ``/add`` showed the Accuracy screen (``a``) instead of finding ``add``.
 
 Textual also hands each key to the focused widget and runs its binding only when the key
 comes back up to the app, so the keys of a burst are all on their way to the old focus before
-the first one's binding runs. So the app looks up, as a key arrives, whether its binding opens
-something that takes focus (``expect_soon``); the keys after it are held until the dialog or
-bar is there (``expect_focus_in``) and focus is inside it, then sent on in order, as if they
-had come then. Nothing is held longer than ``HOLD_S``: a dialog that never takes focus gets
-its keys late, not lost.
+the first one's binding runs. So the app looks up, as a key arrives, whether its binding moves
+focus (``R8App.moves_focus``: it opens a prompt, a picker, help or the find bar, shows another
+screen, or closes one of those): then ``expect_soon``, and the keys after it are held until
+what it opens names itself (``expect_focus_in``) and focus is inside it, or until focus has
+left what it closes; they are then replayed one at a time, in order, as if they had come then
+(a replayed Enter that closes the find bar holds the rest again). Nothing is held longer than
+``HOLD_S``: a dialog that never takes focus gets its keys late, not lost.
 """
 
 from __future__ import annotations
