@@ -85,13 +85,9 @@ def layer_matches(layers: Sequence[Any], query: str) -> list[str]:
     keras = [layer.name for layer in layers if needle in layer.name.lower()]
     if keras:
         return keras
-    out = []
-    for layer in layers:
-        names = [layer.name, *layer.onnx_nodes, layer.onnx_output or "", *layer.torch_modules,
-                 layer.torch_output or "", *(n for ns in layer.quantized.values() for n in ns)]
-        if any(needle in n.lower() for n in names):
-            out.append(layer.name)
-    return out
+    return [layer.name for layer in layers if any(needle in n.lower() for n in (
+        *layer.onnx_nodes, layer.onnx_output or "", *layer.torch_modules,
+        layer.torch_output or "", *(n for ns in layer.quantized.values() for n in ns)))]
 
 
 def full_class_header(name: str) -> str:
